@@ -1,0 +1,1 @@
+//! meshc: compiler and linter for Istio traffic policy repositories.

@@ -1,0 +1,3 @@
+//! The `meshc` command line.
+
+fn main() {}

@@ -1,0 +1,1 @@
+//! The meshc routing-table artifact: format, checked reader and executor.
