@@ -139,9 +139,13 @@ fn walk(dir: &Path, stack: &mut BTreeSet<PathBuf>, found: &mut Vec<Found>) {
                 }
             }
             Err(e) => {
-                if is_yaml(&child) || fs::symlink_metadata(&child).is_ok() {
-                    found.push(Found::Problem(child, io_message(&e)));
-                }
+                let message = match fs::read_link(&child) {
+                    Ok(target) if e.kind() == std::io::ErrorKind::NotFound => {
+                        format!("broken symbolic link to `{}`", target.display())
+                    }
+                    _ => io_message(&e),
+                };
+                found.push(Found::Problem(child, message));
             }
         }
     }

@@ -323,6 +323,7 @@ pub fn parse_file(
             max_nodes: limits.max_nodes,
             max_aliases: limits.max_aliases,
             max_anchors: limits.max_aliases,
+            max_recorded_anchor_events: 250_000,
             max_events: limits.max_nodes.saturating_mul(4),
             max_total_scalar_bytes: limits.max_file_bytes,
         },
@@ -370,18 +371,45 @@ fn yaml_error(
     let message = tidy_message(first_line(&raw));
     let message = message.as_str();
     let lower = message.to_ascii_lowercase();
-    if lower.contains("budget") || lower.contains("recursion") || lower.contains("depth") {
-        let help = format!(
-            "meshc reads at most {} documents, {} levels of nesting, {} nodes and {} aliases per file",
-            limits.max_documents, limits.max_depth, limits.max_nodes, limits.max_aliases
-        );
+    if let Some(breach) = lower.split("budget breached:").nth(1) {
+        let what = if breach.contains("anchor") || breach.contains("alias") {
+            format!(
+                "aliases expand past the limit of {} (an alias bomb?)",
+                limits.max_aliases
+            )
+        } else if breach.contains("depth") {
+            format!("nesting is deeper than {} levels", limits.max_depth)
+        } else if breach.contains("document") {
+            format!("the file has more than {} documents", limits.max_documents)
+        } else if breach.contains("node") || breach.contains("event") {
+            format!("the file has more than {} YAML nodes", limits.max_nodes)
+        } else if breach.contains("scalar") {
+            format!(
+                "the file's strings add up to more than {} bytes",
+                limits.max_file_bytes
+            )
+        } else {
+            format!("over a YAML budget ({})", breach.trim())
+        };
         return Diagnostic::new(
             &rules::INPUT_LIMIT,
             file_id,
             span,
-            format!("YAML input over a limit: {message}"),
+            format!("input over a limit: {what}"),
         )
-        .with_help(help);
+        .with_help("split the file; do not build large structures from aliases");
+    }
+    if lower.contains("recursion") || lower.contains("too deep") || lower.contains("nesting") {
+        return Diagnostic::new(
+            &rules::INPUT_LIMIT,
+            file_id,
+            span,
+            format!(
+                "input over a limit: nesting is deeper than {} levels",
+                limits.max_depth
+            ),
+        )
+        .with_help("policy documents are a few levels deep; flatten the structure");
     }
     if lower.contains("duplicate") {
         let key = message

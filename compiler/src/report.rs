@@ -154,6 +154,7 @@ fn to_miette(db: &SourceDb, d: &Diagnostic) -> MietteDiagnostic {
     let resource = d
         .resource
         .as_deref()
+        .filter(|r| !d.message.contains(*r))
         .map(|r| format!(" ({r})"))
         .unwrap_or_default();
     MietteDiagnostic {
