@@ -125,6 +125,8 @@ fn check_db(db: SourceDb, mut diagnostics: Vec<Diagnostic>, settings: &Settings)
     }
 }
 
+const PARSE_STACK_BYTES: usize = 64 << 20;
+
 /// Parses every file, on as many threads as there are cores, keeping file order.
 fn parse_all(db: &SourceDb, limits: &Limits, diagnostics: &mut Vec<Diagnostic>) -> Vec<Document> {
     let files: Vec<(FileId, &SourceFile)> = db.iter().collect();
@@ -136,14 +138,19 @@ fn parse_all(db: &SourceDb, limits: &Limits, diagnostics: &mut Vec<Diagnostic>) 
         let handles: Vec<_> = files
             .chunks(chunk)
             .map(|part| {
-                scope.spawn(move || {
-                    let mut docs = Vec::new();
-                    let mut diags = Vec::new();
-                    for (id, file) in part.iter().filter(|(_, f)| f.parse) {
-                        docs.extend(parse::parse_file(*id, file, limits, &mut diags));
-                    }
-                    (docs, diags)
-                })
+                // Deserialising nested YAML recurses; the depth budget bounds it, and a
+                // roomy stack keeps the bound far from the thread's limit.
+                std::thread::Builder::new()
+                    .stack_size(PARSE_STACK_BYTES)
+                    .spawn_scoped(scope, move || {
+                        let mut docs = Vec::new();
+                        let mut diags = Vec::new();
+                        for (id, file) in part.iter().filter(|(_, f)| f.parse) {
+                            docs.extend(parse::parse_file(*id, file, limits, &mut diags));
+                        }
+                        (docs, diags)
+                    })
+                    .expect("spawning a parser thread")
             })
             .collect();
         handles

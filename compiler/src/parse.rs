@@ -324,6 +324,7 @@ pub fn parse_file(
             max_aliases: limits.max_aliases,
             max_anchors: limits.max_aliases,
             max_recorded_anchor_events: 250_000,
+            flow_nesting_limit: limits.max_depth,
             max_events: limits.max_nodes.saturating_mul(4),
             max_total_scalar_bytes: limits.max_file_bytes,
         },

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Every test of the workspace: installs what the tests need (tests/setup.sh), then runs the
+# unit, snapshot, CLI and end-to-end tests. This is the README's test command.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash tests/setup.sh
+cargo test --workspace --all-targets --locked
