@@ -12,6 +12,7 @@ use crate::report::Summary;
 use crate::resource::{self, Resources};
 use crate::rules;
 use crate::source::{FileId, SourceDb, SourceFile};
+use crate::typecheck;
 use crate::validate;
 
 /// Settings of one run: the config file merged with command-line flags.
@@ -45,6 +46,8 @@ impl Settings {
 pub struct Checked {
     pub db: SourceDb,
     pub resources: Resources,
+    /// The typed IR, for the stages after checking (`lower`).
+    pub ir: typecheck::Ir,
     pub diagnostics: Vec<Diagnostic>,
     pub summary: Summary,
 }
@@ -88,10 +91,19 @@ pub fn check_sources<'a>(
 }
 
 fn check_db(db: SourceDb, mut diagnostics: Vec<Diagnostic>, settings: &Settings) -> Checked {
+    let timings = std::env::var_os("MESHC_TIMINGS").is_some();
+    let started = std::time::Instant::now();
     let limits = settings.limits();
     let documents = parse_all(&db, &limits, &mut diagnostics);
+    let parsed = started.elapsed();
     let resources = resource::collect(documents, settings.default_namespace(), &mut diagnostics);
     validate_all(&resources, &mut diagnostics);
+    let validated = started.elapsed();
+    if timings {
+        eprintln!("meshc timings: parse {parsed:?}, validate {:?}", validated - parsed);
+    }
+    let ir = typecheck::typecheck(&resources, settings, &mut diagnostics);
+    rules::analyse(&ir, settings, &mut diagnostics);
 
     // Suppressions: the config's select/ignore, then each resource's annotation.
     let suppressed: BTreeMap<String, &Vec<String>> = resources
@@ -120,6 +132,7 @@ fn check_db(db: SourceDb, mut diagnostics: Vec<Diagnostic>, settings: &Settings)
     Checked {
         db,
         resources,
+        ir,
         diagnostics,
         summary,
     }
