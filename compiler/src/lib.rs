@@ -14,4 +14,5 @@ pub mod resource;
 pub mod rules;
 pub mod source;
 pub mod suggest;
+pub mod testgen;
 pub mod validate;
