@@ -12,7 +12,6 @@ use crate::report::Summary;
 use crate::resource::{self, Resources};
 use crate::rules;
 use crate::source::{FileId, SourceDb, SourceFile};
-use crate::typecheck;
 use crate::validate;
 
 /// Settings of one run: the config file merged with command-line flags.
@@ -46,8 +45,6 @@ impl Settings {
 pub struct Checked {
     pub db: SourceDb,
     pub resources: Resources,
-    /// The typed IR, for the stages after checking (`lower`).
-    pub ir: typecheck::Ir,
     pub diagnostics: Vec<Diagnostic>,
     pub summary: Summary,
 }
@@ -102,8 +99,6 @@ fn check_db(db: SourceDb, mut diagnostics: Vec<Diagnostic>, settings: &Settings)
     if timings {
         eprintln!("meshc timings: parse {parsed:?}, validate {:?}", validated - parsed);
     }
-    let ir = typecheck::typecheck(&resources, settings, &mut diagnostics);
-    rules::analyse(&ir, settings, &mut diagnostics);
 
     // Suppressions: the config's select/ignore, then each resource's annotation.
     let suppressed: BTreeMap<String, &Vec<String>> = resources
@@ -132,7 +127,6 @@ fn check_db(db: SourceDb, mut diagnostics: Vec<Diagnostic>, settings: &Settings)
     Checked {
         db,
         resources,
-        ir,
         diagnostics,
         summary,
     }
