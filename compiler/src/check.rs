@@ -12,6 +12,7 @@ use crate::report::Summary;
 use crate::resource::{self, Resources};
 use crate::rules;
 use crate::source::{FileId, SourceDb, SourceFile};
+use crate::typecheck;
 use crate::validate;
 
 /// Settings of one run: the config file merged with command-line flags.
@@ -45,6 +46,8 @@ impl Settings {
 pub struct Checked {
     pub db: SourceDb,
     pub resources: Resources,
+    /// The typed IR, for the stages after checking (`lower`).
+    pub ir: typecheck::Ir,
     pub diagnostics: Vec<Diagnostic>,
     pub summary: Summary,
 }
@@ -97,7 +100,21 @@ fn check_db(db: SourceDb, mut diagnostics: Vec<Diagnostic>, settings: &Settings)
     validate_all(&resources, &mut diagnostics);
     let validated = started.elapsed();
     if timings {
-        eprintln!("meshc timings: parse {parsed:?}, validate {:?}", validated - parsed);
+        eprintln!(
+            "meshc timings: parse {parsed:?}, validate {:?}",
+            validated - parsed
+        );
+    }
+    let typechecked = std::time::Instant::now();
+    let ir = typecheck::typecheck(&resources, settings, &mut diagnostics);
+    let analysed = std::time::Instant::now();
+    rules::analyse(&ir, settings, &mut diagnostics);
+    if timings {
+        eprintln!(
+            "meshc timings: typecheck {:?}, rules {:?}",
+            analysed - typechecked,
+            analysed.elapsed()
+        );
     }
 
     // Suppressions: the config's select/ignore, then each resource's annotation.
@@ -127,6 +144,7 @@ fn check_db(db: SourceDb, mut diagnostics: Vec<Diagnostic>, settings: &Settings)
     Checked {
         db,
         resources,
+        ir,
         diagnostics,
         summary,
     }

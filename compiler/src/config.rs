@@ -51,6 +51,10 @@ pub struct AnalysisConfig {
     /// The largest acceptable worst-case number of upstream attempts along a chain of
     /// services that each retry the next.
     pub max_retry_amplification: Option<u32>,
+    /// Chains of services that call each other in order (`[["productpage", "reviews",
+    /// "ratings"]]`), for `retry-amplification`; routing rules do not say who calls whom.
+    #[serde(default)]
+    pub call_chains: Vec<Vec<String>>,
 }
 
 impl Config {

@@ -5,14 +5,21 @@
 //! -> emit. [`check`] runs the front of that pipeline; [`report`] renders what it found.
 
 pub mod check;
+pub mod compile;
 pub mod config;
+pub mod demo;
 pub mod diagnostic;
+pub mod emit;
+pub mod explain;
 pub mod load;
+pub mod lower;
 pub mod parse;
 pub mod report;
 pub mod resource;
 pub mod rules;
+pub mod sha256;
 pub mod source;
 pub mod suggest;
 pub mod testgen;
+pub mod typecheck;
 pub mod validate;

@@ -28,6 +28,13 @@ struct Cli {
 enum Command {
     /// Lint policy files and directories (recursively, *.yaml and *.yml).
     Check(CheckArgs),
+    /// The Bookinfo walkthrough on the embedded policy: check, build, load, and route
+    /// requests through the proxy's executor.
+    Demo {
+        /// Requests per scenario.
+        #[arg(long, default_value_t = 2000)]
+        requests: u32,
+    },
     /// Print the documentation of a rule, or list every rule.
     Rule {
         /// A rule code (`MESH0101`) or name (`unknown-field`).
@@ -44,6 +51,64 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
     },
+    /// Check, then compile the policy into one routing table (nothing is written on errors).
+    Build {
+        #[command(flatten)]
+        input: InputArgs,
+        /// Where to write the artifact (atomically: a temporary file, then a rename).
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: PathBuf,
+    },
+    /// Show what a compiled table holds: header, hashes, sections, hosts, routes, clusters.
+    Inspect {
+        file: PathBuf,
+        #[arg(long, value_enum, default_value = "human")]
+        output_format: ExplainFormat,
+    },
+    /// Explain which rule a request matches and what happens to it, with the proxy's executor.
+    Route {
+        /// An artifact, or policy files and directories (compiled in memory).
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        #[arg(long)]
+        host: String,
+        #[arg(long)]
+        port: Option<u16>,
+        #[arg(long, default_value = "GET")]
+        method: String,
+        #[arg(long, default_value = "/")]
+        path: String,
+        /// A request header, `name: value` (repeatable).
+        #[arg(long = "header", value_name = "NAME: VALUE")]
+        headers: Vec<String>,
+        #[arg(long)]
+        namespace: Option<String>,
+        #[arg(long, value_enum, default_value = "human")]
+        output_format: ExplainFormat,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum ExplainFormat {
+    Human,
+    Json,
+}
+
+/// The inputs and settings shared by commands that compile a policy repository.
+#[derive(clap::Args)]
+struct InputArgs {
+    /// Files and directories to compile.
+    #[arg(default_value = ".")]
+    paths: Vec<PathBuf>,
+    /// Namespace of resources without `metadata.namespace` (default: `default`).
+    #[arg(long)]
+    namespace: Option<String>,
+    /// Destination hosts declared nowhere in the repo are errors, not warnings.
+    #[arg(long)]
+    strict_hosts: bool,
+    /// Configuration file (default: `meshc.toml` in the first path or above it).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -80,12 +145,39 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check(args) => run_check(args),
+        Command::Demo { requests } => run_demo(requests),
         Command::Rule {
             code,
             all,
             markdown,
         } => run_rule(code, all, markdown),
         Command::Schema { out } => run_schema(out),
+        Command::Build { input, output } => run_build(input, output),
+        Command::Inspect {
+            file,
+            output_format,
+        } => run_inspect(file, output_format),
+        Command::Route {
+            inputs,
+            host,
+            port,
+            method,
+            path,
+            headers,
+            namespace,
+            output_format,
+        } => run_route(
+            inputs,
+            RouteArgs {
+                host,
+                port,
+                method,
+                path,
+                headers,
+                namespace,
+            },
+            output_format,
+        ),
     }
 }
 
@@ -226,4 +318,194 @@ fn run_schema(out: PathBuf) -> ExitCode {
         println!("{}", path.display());
     }
     ExitCode::SUCCESS
+}
+
+/// Loads settings for `build` and `route` the way `check` does.
+fn settings_for(input: &InputArgs) -> Result<Settings, String> {
+    let config_path = input
+        .config
+        .clone()
+        .or_else(|| config::discover(input.paths.first().map(PathBuf::as_path)));
+    let config = match &config_path {
+        Some(path) => Config::load(path)?,
+        None => Config::default(),
+    };
+    Ok(Settings {
+        config,
+        namespace: input.namespace.clone(),
+        strict_hosts: input.strict_hosts,
+    })
+}
+
+/// Checks and prints the diagnostics (to stderr, so that stdout stays for results).
+fn check_for_build(input: &InputArgs) -> Result<meshc::check::Checked, ExitCode> {
+    let settings = settings_for(input).map_err(usage_error)?;
+    let checked = check::check_paths(&input.paths, &settings).map_err(usage_error)?;
+    if !checked.diagnostics.is_empty() {
+        let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        let text = report::render(
+            OutputFormat::Human,
+            &checked.db,
+            &checked.diagnostics,
+            &checked.summary,
+            color,
+        );
+        eprint!("{text}");
+    }
+    Ok(checked)
+}
+
+fn run_build(input: InputArgs, output: PathBuf) -> ExitCode {
+    let checked = match check_for_build(&input) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let bytes = match meshc::compile::build(&checked) {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            eprintln!("meshc: error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    if let Err(e) = meshc::emit::write_atomically(&output, &bytes) {
+        return usage_error(format!("{}: {e}", output.display()));
+    }
+    // The artifact is read back through the proxy's checked reader before we say it is good.
+    let aligned = mesh_table::AlignedBytes::new(&bytes);
+    match mesh_table::Table::load(aligned.as_bytes()) {
+        Ok(table) => {
+            let info = table.info();
+            let routes: usize = table.virtual_hosts().map(|v| v.routes().len()).sum();
+            println!(
+                "wrote {} ({} bytes, format v{}, sha256:{}): {} virtual hosts, {} routes, {} clusters",
+                output.display(),
+                bytes.len(),
+                info.version,
+                meshc::sha256::hex(&info.content_hash),
+                table.virtual_hosts().len(),
+                routes,
+                table.clusters().len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&output);
+            eprintln!("meshc: internal error: the written table does not load: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn read_artifact(path: &std::path::Path) -> Result<mesh_table::AlignedBytes, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(mesh_table::AlignedBytes::new(&bytes))
+}
+
+fn run_inspect(file: PathBuf, format: ExplainFormat) -> ExitCode {
+    let bytes = match read_artifact(&file) {
+        Ok(b) => b,
+        Err(e) => return usage_error(e),
+    };
+    let table = match mesh_table::Table::load(bytes.as_bytes()) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!(
+                "meshc: error: {}: not a valid routing table: {e}",
+                file.display()
+            );
+            return ExitCode::from(1);
+        }
+    };
+    let json = meshc::explain::inspect_json(&table);
+    match format {
+        ExplainFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&json).unwrap_or_default()
+        ),
+        ExplainFormat::Human => print!("{}", meshc::explain::inspect_human(&json)),
+    }
+    ExitCode::SUCCESS
+}
+
+struct RouteArgs {
+    host: String,
+    port: Option<u16>,
+    method: String,
+    path: String,
+    headers: Vec<String>,
+    namespace: Option<String>,
+}
+
+fn run_route(inputs: Vec<PathBuf>, args: RouteArgs, format: ExplainFormat) -> ExitCode {
+    let mut headers = Vec::new();
+    for h in &args.headers {
+        let Some((name, value)) = h.split_once(':') else {
+            return usage_error(format!("--header `{h}`: expected `name: value`"));
+        };
+        headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
+    }
+    let query = meshc::explain::RouteQuery {
+        host: args.host,
+        port: args.port,
+        method: args.method,
+        path: args.path,
+        headers,
+    };
+    // One file that starts with the artifact's magic label is a compiled table.
+    let is_artifact = inputs.len() == 1
+        && std::fs::read(&inputs[0]).is_ok_and(|b| b.starts_with(&mesh_table::format::MAGIC));
+    let bytes = if is_artifact {
+        match read_artifact(&inputs[0]) {
+            Ok(b) => b,
+            Err(e) => return usage_error(e),
+        }
+    } else {
+        let input = InputArgs {
+            paths: inputs,
+            namespace: args.namespace,
+            strict_hosts: false,
+            config: None,
+        };
+        let checked = match check_for_build(&input) {
+            Ok(c) => c,
+            Err(code) => return code,
+        };
+        match meshc::compile::build(&checked) {
+            Ok(b) => mesh_table::AlignedBytes::new(&b),
+            Err(e) => {
+                eprintln!("meshc: error: {e}");
+                return ExitCode::from(1);
+            }
+        }
+    };
+    let table = match mesh_table::Table::load(bytes.as_bytes()) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("meshc: error: not a valid routing table: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let json = meshc::explain::route_json(&table, &query);
+    match format {
+        ExplainFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&json).unwrap_or_default()
+        ),
+        ExplainFormat::Human => print!("{}", meshc::explain::route_human(&json)),
+    }
+    ExitCode::SUCCESS
+}
+
+fn run_demo(requests: u32) -> ExitCode {
+    println!("meshc demo: the Istio Bookinfo walkthrough, from policy to decisions\n");
+    match meshc::demo::run(requests, |step| eprintln!("... {step}")) {
+        Ok(report) => {
+            print!("{report}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("meshc: demo failed: {e}");
+            ExitCode::from(1)
+        }
+    }
 }

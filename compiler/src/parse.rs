@@ -588,10 +588,10 @@ fn scalar_value(text: &str, style: ScalarStyle, tag: Option<&granit_parser::Tag>
                 |_| Value::Float(text.parse().unwrap_or(f64::NAN)),
                 Value::Int,
             );
-        } else if is_core_float(text) {
-            if let Ok(f) = text.parse::<f64>() {
-                return Value::Float(f);
-            }
+        } else if is_core_float(text)
+            && let Ok(f) = text.parse::<f64>()
+        {
+            return Value::Float(f);
         }
     }
     Value::Str(text.to_owned())

@@ -167,7 +167,7 @@ fn recognise(
     // A `v1` `List` wraps resources in `items` (what `kubectl get -o yaml` writes).
     if kind == "List" && api_version == "v1" && depth == 0 {
         if let Some(items) = root.get("items").and_then(Node::as_seq) {
-            for item in items.to_vec() {
+            for item in items.iter().cloned() {
                 recognise(file, item, default_namespace, out, diagnostics, depth + 1);
             }
         }

@@ -3,39 +3,109 @@
 //! One file per rule under `rules/`. Front-end rules (YAML, schema, resources) are checked by
 //! the stage that sees the problem; analysis rules carry their check in their own file.
 
-use crate::diagnostic::Severity;
+use crate::check::Settings;
+use crate::diagnostic::{Diagnostic, Severity};
+use crate::typecheck::Ir;
 
+mod conflicting_actions;
 mod conflicting_fields;
+mod conflicting_virtual_services;
+mod delay_and_abort;
+mod delay_exceeds_timeout;
 mod duplicate_key;
+mod duplicate_match;
 mod duplicate_resource;
+mod duplicate_subset;
+mod empty_fault;
+mod empty_string_match;
+mod fault_never_fires;
 mod input_limit;
+mod invalid_abort_status;
+mod invalid_duration;
 mod invalid_encoding;
 mod invalid_enum;
+mod invalid_fault_percentage;
 mod invalid_format;
+mod invalid_header_name;
+mod invalid_header_value;
+mod invalid_regex;
 mod invalid_resource;
+mod invalid_retries;
+mod invalid_retry_on;
 mod invalid_type;
+mod invalid_weight;
+mod missing_action;
 mod missing_field;
+mod missing_port;
+mod non_idempotent_retry;
 mod out_of_range;
+mod overlapping_hosts;
+mod retries_exceed_timeout;
+mod retry_amplification;
+mod shadowed_match;
+mod shadowed_rule;
+mod subset_selects_nothing;
+mod unknown_destination_rule_host;
 mod unknown_field;
+mod unknown_host;
+mod unknown_port;
+mod unknown_subset;
+mod unreachable_rule;
 mod unreadable_path;
 mod unsupported_api_version;
+mod weight_sum_not_hundred;
 mod yaml_syntax;
+mod zero_weight_destination;
 
+pub use conflicting_actions::RULE as CONFLICTING_ACTIONS;
 pub use conflicting_fields::RULE as CONFLICTING_FIELDS;
+pub use conflicting_virtual_services::RULE as CONFLICTING_VIRTUAL_SERVICES;
+pub use delay_and_abort::RULE as DELAY_AND_ABORT;
+pub use delay_exceeds_timeout::RULE as DELAY_EXCEEDS_TIMEOUT;
 pub use duplicate_key::RULE as DUPLICATE_KEY;
+pub use duplicate_match::RULE as DUPLICATE_MATCH;
 pub use duplicate_resource::RULE as DUPLICATE_RESOURCE;
+pub use duplicate_subset::RULE as DUPLICATE_SUBSET;
+pub use empty_fault::RULE as EMPTY_FAULT;
+pub use empty_string_match::RULE as EMPTY_STRING_MATCH;
+pub use fault_never_fires::RULE as FAULT_NEVER_FIRES;
 pub use input_limit::RULE as INPUT_LIMIT;
+pub use invalid_abort_status::RULE as INVALID_ABORT_STATUS;
+pub use invalid_duration::RULE as INVALID_DURATION;
 pub use invalid_encoding::RULE as INVALID_ENCODING;
 pub use invalid_enum::RULE as INVALID_ENUM;
+pub use invalid_fault_percentage::RULE as INVALID_FAULT_PERCENTAGE;
 pub use invalid_format::RULE as INVALID_FORMAT;
+pub use invalid_header_name::RULE as INVALID_HEADER_NAME;
+pub use invalid_header_value::RULE as INVALID_HEADER_VALUE;
+pub use invalid_regex::RULE as INVALID_REGEX;
 pub use invalid_resource::RULE as INVALID_RESOURCE;
+pub use invalid_retries::RULE as INVALID_RETRIES;
+pub use invalid_retry_on::RULE as INVALID_RETRY_ON;
 pub use invalid_type::RULE as INVALID_TYPE;
+pub use invalid_weight::RULE as INVALID_WEIGHT;
+pub use missing_action::RULE as MISSING_ACTION;
 pub use missing_field::RULE as MISSING_FIELD;
+pub use missing_port::RULE as MISSING_PORT;
+pub use non_idempotent_retry::RULE as NON_IDEMPOTENT_RETRY;
 pub use out_of_range::RULE as OUT_OF_RANGE;
+pub use overlapping_hosts::RULE as OVERLAPPING_HOSTS;
+pub use retries_exceed_timeout::RULE as RETRIES_EXCEED_TIMEOUT;
+pub use retry_amplification::RULE as RETRY_AMPLIFICATION;
+pub use shadowed_match::RULE as SHADOWED_MATCH;
+pub use shadowed_rule::RULE as SHADOWED_RULE;
+pub use subset_selects_nothing::RULE as SUBSET_SELECTS_NOTHING;
+pub use unknown_destination_rule_host::RULE as UNKNOWN_DESTINATION_RULE_HOST;
 pub use unknown_field::RULE as UNKNOWN_FIELD;
+pub use unknown_host::RULE as UNKNOWN_HOST;
+pub use unknown_port::RULE as UNKNOWN_PORT;
+pub use unknown_subset::RULE as UNKNOWN_SUBSET;
+pub use unreachable_rule::RULE as UNREACHABLE_RULE;
 pub use unreadable_path::RULE as UNREADABLE_PATH;
 pub use unsupported_api_version::RULE as UNSUPPORTED_API_VERSION;
+pub use weight_sum_not_hundred::RULE as WEIGHT_SUM_NOT_HUNDRED;
 pub use yaml_syntax::RULE as YAML_SYNTAX;
+pub use zero_weight_destination::RULE as ZERO_WEIGHT_DESTINATION;
 
 /// A rule's identity and documentation. Codes are stable and never reused.
 #[derive(Debug, PartialEq, Eq)]
@@ -70,8 +140,103 @@ pub fn all() -> &'static [&'static Rule] {
         &CONFLICTING_FIELDS,
         &MISSING_FIELD,
         &INVALID_FORMAT,
+        &UNKNOWN_HOST,
+        &UNKNOWN_SUBSET,
+        &UNKNOWN_PORT,
+        &MISSING_PORT,
+        &SUBSET_SELECTS_NOTHING,
+        &UNKNOWN_DESTINATION_RULE_HOST,
+        &CONFLICTING_VIRTUAL_SERVICES,
+        &INVALID_DURATION,
+        &INVALID_WEIGHT,
+        &ZERO_WEIGHT_DESTINATION,
+        &WEIGHT_SUM_NOT_HUNDRED,
+        &INVALID_RETRIES,
+        &INVALID_RETRY_ON,
+        &INVALID_FAULT_PERCENTAGE,
+        &INVALID_ABORT_STATUS,
+        &FAULT_NEVER_FIRES,
+        &EMPTY_FAULT,
+        &DELAY_AND_ABORT,
+        &INVALID_HEADER_NAME,
+        &INVALID_HEADER_VALUE,
+        &INVALID_REGEX,
+        &EMPTY_STRING_MATCH,
+        &CONFLICTING_ACTIONS,
+        &MISSING_ACTION,
+        &OVERLAPPING_HOSTS,
+        &DUPLICATE_SUBSET,
+        &UNREACHABLE_RULE,
+        &DUPLICATE_MATCH,
+        &SHADOWED_RULE,
+        &SHADOWED_MATCH,
+        &DELAY_EXCEEDS_TIMEOUT,
+        &RETRIES_EXCEED_TIMEOUT,
+        &NON_IDEMPOTENT_RETRY,
+        &RETRY_AMPLIFICATION,
     ];
     ALL
+}
+
+/// Runs every analysis rule over the typed IR.
+pub fn analyse(ir: &Ir, settings: &Settings, diagnostics: &mut Vec<Diagnostic>) {
+    type Check = fn(&Ir, &Settings, &mut Vec<Diagnostic>);
+    const CHECKS: &[Check] = &[
+        unknown_host::check,
+        unknown_subset::check,
+        unknown_port::check,
+        missing_port::check,
+        subset_selects_nothing::check,
+        unknown_destination_rule_host::check,
+        conflicting_virtual_services::check,
+        invalid_weight::check,
+        zero_weight_destination::check,
+        weight_sum_not_hundred::check,
+        invalid_retries::check,
+        invalid_retry_on::check,
+        invalid_fault_percentage::check,
+        invalid_abort_status::check,
+        fault_never_fires::check,
+        empty_fault::check,
+        delay_and_abort::check,
+        invalid_header_name::check,
+        invalid_header_value::check,
+        invalid_regex::check,
+        empty_string_match::check,
+        conflicting_actions::check,
+        missing_action::check,
+        overlapping_hosts::check,
+        duplicate_subset::check,
+        unreachable_rule::check,
+        shadowed_rule::check,
+        delay_exceeds_timeout::check,
+        retries_exceed_timeout::check,
+        non_idempotent_retry::check,
+        retry_amplification::check,
+    ];
+    // The rules are independent: run them on as many threads as there are cores. The
+    // pipeline sorts diagnostics afterwards, so the order of the threads does not matter.
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(CHECKS.len());
+    let found: Vec<Vec<Diagnostic>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|w| {
+                scope.spawn(move || {
+                    let mut out = Vec::new();
+                    for check in CHECKS.iter().skip(w).step_by(workers) {
+                        check(ir, settings, &mut out);
+                    }
+                    out
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    });
+    diagnostics.extend(found.into_iter().flatten());
 }
 
 /// Finds a rule by code (`MESH0101`, any case) or by name (`unknown-field`).

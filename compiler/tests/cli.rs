@@ -37,6 +37,15 @@ spec:
   - route:
     - destination:
         host: reviews
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: reviews
+spec:
+  ports:
+  - name: http
+    port: 9080
 ";
 
 const TYPO_VS: &str = "apiVersion: networking.istio.io/v1
@@ -52,6 +61,15 @@ spec:
     route:
     - destination:
         host: reviews
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: reviews
+spec:
+  ports:
+  - name: http
+    port: 9080
 ";
 
 fn repo(files: &[(&str, &str)]) -> tempfile::TempDir {
@@ -119,7 +137,7 @@ fn json_output_keeps_its_contract() {
     assert_eq!(d["help"], "did you mean `retries`?");
     let s = &v["summary"];
     assert_eq!(s["files"], 2);
-    assert_eq!(s["resources"], 1);
+    assert_eq!(s["resources"], 2);
     assert_eq!(s["skipped"], 1);
     assert_eq!(s["errors"], 1);
     assert_eq!(s["warnings"], 0);
@@ -195,7 +213,7 @@ fn human_output_shows_the_source() {
     assert!(text.contains("did you mean `retries`?"), "{text}");
     assert!(
         text.contains(
-            "failed: 1 error, 0 warnings, 0 info in 1 file (1 resource checked, 0 skipped)"
+            "failed: 1 error, 0 warnings, 0 info in 1 file (2 resources checked, 0 skipped)"
         ),
         "{text}"
     );
@@ -455,5 +473,5 @@ fn symlink_loop_is_reported_once() {
         .map(|d| d["code"].as_str().unwrap())
         .collect();
     assert_eq!(codes, ["MESH0005"]);
-    assert_eq!(v["summary"]["resources"], 1);
+    assert_eq!(v["summary"]["resources"], 2);
 }
