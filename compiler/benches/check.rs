@@ -28,3 +28,30 @@ fn check_repo(bencher: divan::Bencher, n: usize) {
         checked.summary
     });
 }
+
+/// Check, lower and encode: what `meshc build` does after reading the files.
+#[divan::bench(args = [10_000], sample_count = 3, sample_size = 1)]
+fn build_repo(bencher: divan::Bencher, n: usize) {
+    let (_dir, path) = write_repo(n);
+    let settings = Settings::default();
+    bencher.bench(|| {
+        let checked = check::check_paths(std::slice::from_ref(&path), &settings).unwrap();
+        meshc::compile::build(&checked).unwrap().len()
+    });
+}
+
+/// Loading (validating) the artifact of a 10,000-VirtualService repo, as the proxy does on
+/// every reload.
+#[divan::bench(args = [10_000], sample_count = 10, sample_size = 1)]
+fn load_table(bencher: divan::Bencher, n: usize) {
+    let (_dir, path) = write_repo(n);
+    let checked = check::check_paths(std::slice::from_ref(&path), &Settings::default()).unwrap();
+    let bytes = meshc::compile::build(&checked).unwrap();
+    eprintln!("artifact for {n} VirtualServices: {} bytes", bytes.len());
+    let aligned = mesh_table::AlignedBytes::new(&bytes);
+    bencher.bench(|| {
+        mesh_table::Table::load(aligned.as_bytes())
+            .map(|t| t.info().total_len)
+            .unwrap()
+    });
+}

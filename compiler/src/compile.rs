@@ -42,6 +42,15 @@ pub fn table_spec(checked: &Checked) -> Result<TableSpec, BuildError> {
 
 /// The artifact bytes for a checked repository.
 pub fn build(checked: &Checked) -> Result<Vec<u8>, BuildError> {
+    let started = std::time::Instant::now();
     let spec = table_spec(checked)?;
-    mesh_table::encode(&spec).map_err(|e| BuildError::Encode(e.to_string()))
+    let lowered = started.elapsed();
+    let bytes = mesh_table::encode(&spec).map_err(|e| BuildError::Encode(e.to_string()))?;
+    if std::env::var_os("MESHC_TIMINGS").is_some() {
+        eprintln!(
+            "meshc timings: lower {lowered:?}, encode {:?}",
+            started.elapsed() - lowered
+        );
+    }
+    Ok(bytes)
 }

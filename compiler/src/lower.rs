@@ -16,8 +16,9 @@ use mesh_table::spec::{
 };
 
 use crate::typecheck::{
-    AbortKind, ConnectionPool, Destination, HeaderMatch, HeaderOpSet, HttpMatch, HttpRoute, Ir,
-    KeyedMatch, LoadBalancer, OutlierDetection, StringMatch, TrafficPolicy, VirtualService,
+    AbortKind, ConnectionPool, Destination, DestinationRule, HeaderMatch, HeaderOpSet, HttpMatch,
+    HttpRoute, Ir, KeyedMatch, LoadBalancer, OutlierDetection, StringMatch, TrafficPolicy,
+    VirtualService,
 };
 
 /// Istio's retry policy for a route that sets none (`pilot/pkg/networking/core/route/retry`):
@@ -308,14 +309,23 @@ fn ms(ms: u64) -> u32 {
 /// name order, so that the table does not depend on the order rules were written in.
 struct Clusters<'ir> {
     ir: &'ir Ir,
+    /// The first DestinationRule for each host, in input order.
+    rules_by_host: BTreeMap<&'ir str, &'ir DestinationRule>,
     by_key: BTreeMap<(String, Option<String>, Option<u16>), u32>,
     specs: Vec<ClusterSpec>,
 }
 
 impl<'ir> Clusters<'ir> {
     fn new(ir: &'ir Ir) -> Self {
+        let mut rules_by_host = BTreeMap::new();
+        for dr in &ir.destination_rules {
+            if let Some(host) = &dr.host {
+                rules_by_host.entry(host.fqdn.as_str()).or_insert(dr);
+            }
+        }
         Clusters {
             ir,
+            rules_by_host,
             by_key: BTreeMap::new(),
             specs: Vec::new(),
         }
@@ -342,11 +352,7 @@ impl<'ir> Clusters<'ir> {
     }
 
     fn build(&self, host: &str, subset: Option<&str>, port: Option<u16>) -> ClusterSpec {
-        let rule = self
-            .ir
-            .destination_rules
-            .iter()
-            .find(|dr| dr.host.as_ref().is_some_and(|h| h.fqdn == host));
+        let rule = self.rules_by_host.get(host).copied();
         let subset_def = rule.and_then(|dr| {
             dr.subsets
                 .iter()
