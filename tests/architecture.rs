@@ -8,9 +8,18 @@ fn every_path_named_in_architecture_md_exists() {
     let text = std::fs::read_to_string(root.join("ARCHITECTURE.md")).unwrap();
     let mut checked = 0;
     let mut missing = Vec::new();
-    for word in text.split(|c: char| c.is_whitespace() || c == '`' || c == '(' || c == ')' || c == ',') {
+    for word in
+        text.split(|c: char| c.is_whitespace() || c == '`' || c == '(' || c == ')' || c == ',')
+    {
         let word = word.trim_end_matches(['.', ':', ';']);
-        let top_level = ["compiler/", "runtime-proxy/", "schemas/", "policies/", "tests/", "docs/"];
+        let top_level = [
+            "compiler/",
+            "runtime-proxy/",
+            "schemas/",
+            "policies/",
+            "tests/",
+            "docs/",
+        ];
         if !top_level.iter().any(|t| word.starts_with(t)) || word.contains('*') {
             continue;
         }
@@ -19,6 +28,12 @@ fn every_path_named_in_architecture_md_exists() {
             missing.push(word.to_owned());
         }
     }
-    assert!(checked > 20, "found only {checked} paths: has the format changed?");
-    assert!(missing.is_empty(), "ARCHITECTURE.md names paths that do not exist: {missing:?}");
+    assert!(
+        checked > 20,
+        "found only {checked} paths: has the format changed?"
+    );
+    assert!(
+        missing.is_empty(),
+        "ARCHITECTURE.md names paths that do not exist: {missing:?}"
+    );
 }

@@ -1,11 +1,21 @@
 //! The checked reader: `Table::load` validates an artifact once, then hands out plain reads.
 //!
+//! `Table::load_shared` gives an owned `Table<'static>` for the proxy's `ArcSwap`: the table
+//! keeps its `Arc<AlignedBytes>` and the same section slices point into it. That is the one
+//! `unsafe` block of the workspace (see its SAFETY comment); it keeps reads as cheap as in the
+//! borrowed form (one slice, one bounds check), where slicing by offsets on every access cost
+//! about a third more per lookup.
+//!
 //! After `load` succeeds every index and range in every record is known to be in bounds, so
 //! the accessors below cannot fail; they still use `get` rather than indexing, so that even a
 //! validator bug degrades to a wrong answer, never a panic.
 
+#![allow(unsafe_code)]
+
 mod error;
 mod validate;
+
+use std::sync::Arc;
 
 use regex_automata::dfa::dense::DFA;
 
@@ -32,9 +42,15 @@ pub struct TableInfo {
     pub sections: Vec<(&'static str, SectionInfo)>,
 }
 
-/// A loaded, validated routing table borrowing the artifact bytes.
+/// A loaded, validated routing table: borrowing the artifact bytes (`Table<'a>` from
+/// [`Table::load`]) or owning them (`Table<'static>` from [`Table::load_shared`]).
+///
+/// Invariant for the owned form: nothing typed with `'a` leaves the table; every accessor
+/// returns data borrowed from `&self`, so no slice outlives `owner`.
 pub struct Table<'a> {
     pub(crate) bytes: &'a [u8],
+    /// The buffer `bytes` points into, when the table owns it.
+    pub(crate) owner: Option<Arc<AlignedBytes>>,
     pub(crate) sections: [SectionInfo; Section::ALL.len()],
     /// The same sections as slices, so a record read is one bounds check, not two.
     pub(crate) slices: [&'a [u8]; Section::ALL.len()],
@@ -51,6 +67,7 @@ impl std::fmt::Debug for Table<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Table")
             .field("len", &self.bytes.len())
+            .field("owned", &self.owner.is_some())
             .field("virtual_hosts", &self.count(Section::VirtualHosts))
             .field("routes", &self.count(Section::Routes))
             .field("clusters", &self.count(Section::Clusters))
@@ -86,6 +103,11 @@ impl<'a> Table<'a> {
         validate::load(bytes)
     }
 
+    /// The artifact bytes this table reads.
+    pub fn bytes(&self) -> &[u8] {
+        self.bytes
+    }
+
     /// Header facts and section sizes.
     pub fn info(&self) -> TableInfo {
         TableInfo {
@@ -110,7 +132,7 @@ impl<'a> Table<'a> {
     }
 
     #[inline]
-    pub(crate) fn section(&self, section: Section) -> &'a [u8] {
+    pub(crate) fn section(&self, section: Section) -> &[u8] {
         self.slices[section as usize - 1]
     }
 
@@ -120,7 +142,7 @@ impl<'a> Table<'a> {
     }
 
     #[inline]
-    pub(crate) fn rec(&self, section: Section, idx: u32) -> Rec<'a> {
+    pub(crate) fn rec(&self, section: Section, idx: u32) -> Rec<'_> {
         let size = section.record_size();
         let start = idx as usize * size;
         Rec(self
@@ -135,7 +157,7 @@ impl<'a> Table<'a> {
         self.rec(section, idx).get(0)
     }
 
-    fn span(&self, section: Section, id: u32) -> &'a [u8] {
+    fn span(&self, section: Section, id: u32) -> &[u8] {
         let rec = self.rec(section, id);
         let offset = rec.get(span::OFFSET) as usize;
         let len = rec.get(span::LEN_FIELD) as usize;
@@ -144,22 +166,38 @@ impl<'a> Table<'a> {
             .unwrap_or(&[])
     }
 
+    /// A section with the buffer's lifetime, for load-time validation only (this module and
+    /// `validate`): keeping `'a` from the rest of the crate is what makes the owned form sound.
+    fn raw_section(&self, section: Section) -> &'a [u8] {
+        self.slices[section as usize - 1]
+    }
+
+    /// A string's bytes with the buffer's lifetime, for load-time validation only.
+    fn raw_str_bytes(&self, id: u32) -> &'a [u8] {
+        let rec = self.rec(Section::Strings, id);
+        let offset = rec.get(span::OFFSET) as usize;
+        let len = rec.get(span::LEN_FIELD) as usize;
+        self.raw_section(Section::Bytes)
+            .get(offset..offset + len)
+            .unwrap_or(&[])
+    }
+
     #[inline]
-    pub(crate) fn str_bytes(&self, id: u32) -> &'a [u8] {
+    pub(crate) fn str_bytes(&self, id: u32) -> &[u8] {
         self.span(Section::Strings, id)
     }
 
     /// A string by id (empty for `NONE`, which callers check first).
     #[inline]
-    pub(crate) fn str(&self, id: u32) -> &'a str {
+    pub(crate) fn str(&self, id: u32) -> &str {
         self.strs.get(id as usize).copied().unwrap_or("")
     }
 
-    pub(crate) fn opt_str(&self, id: u32) -> Option<&'a str> {
+    pub(crate) fn opt_str(&self, id: u32) -> Option<&str> {
         (id != NONE).then(|| self.str(id))
     }
 
-    pub(crate) fn blob(&self, id: u32) -> &'a [u8] {
+    pub(crate) fn blob(&self, id: u32) -> &[u8] {
         if id == NONE {
             &[]
         } else {
@@ -167,8 +205,31 @@ impl<'a> Table<'a> {
         }
     }
 
-    pub(crate) fn dfa(&self, id: u32) -> Option<&DFA<&'a [u32]>> {
+    pub(crate) fn dfa(&self, id: u32) -> Option<&DFA<&[u32]>> {
         self.dfas.get(id as usize)
+    }
+}
+
+impl Table<'static> {
+    /// Validates an artifact and returns a table that owns (shares) its bytes, for a proxy
+    /// that keeps the table in an `Arc`/`ArcSwap` across tasks. Validation is the same as
+    /// [`Table::load`]'s, and reads cost the same.
+    pub fn load_shared(bytes: Arc<AlignedBytes>) -> Result<Table<'static>, LoadError> {
+        // SAFETY: the slice points into the heap buffer of an `AlignedBytes` that the returned
+        // table keeps alive in `owner`. That buffer never moves (moving the `Arc` or the table
+        // moves pointers, not the allocation) and is never written (`AlignedBytes` has no
+        // mutating method, and its fields are private). The `'static` lifetime never escapes:
+        // every accessor of `Table` returns references bounded by `&self`, so no reference
+        // into the buffer outlives the table that owns it.
+        let static_bytes: &'static [u8] = unsafe { &*std::ptr::from_ref::<[u8]>(bytes.as_bytes()) };
+        let mut table = validate::load(static_bytes)?;
+        table.owner = Some(bytes);
+        Ok(table)
+    }
+
+    /// [`Table::load_shared`] for bytes read from a file (copied once into aligned memory).
+    pub fn load_owned(bytes: &[u8]) -> Result<Table<'static>, LoadError> {
+        Table::load_shared(Arc::new(AlignedBytes::new(bytes)))
     }
 }
 

@@ -10,9 +10,12 @@ use support::*;
 fn check(spec: &mesh_table::spec::TableSpec, cases: &[(Req, Option<(u32, u32)>)]) {
     let bytes = artifact(spec);
     let table = Table::load(&bytes).expect("loads");
+    // The owned form (what the proxy keeps in an ArcSwap) must answer exactly as the borrowed one.
+    let owned = Table::load_owned(&bytes).expect("loads owned");
     let oracle = mesh_table::oracle::Oracle::new(spec).expect("oracle");
     for (req, expected) in cases {
         assert_eq!(pick(&table, req), *expected, "table, request {req:?}");
+        assert_eq!(pick(&owned, req), *expected, "owned table, request {req:?}");
         let o = oracle.decide(&req.view(), 0);
         let from_oracle = o.route.map(|r| (o.virtual_host.unwrap() as u32, r as u32));
         assert_eq!(from_oracle, *expected, "oracle, request {req:?}");
@@ -366,4 +369,21 @@ fn empty_prefix_matches_everything() {
             (Req::new("h", "anything"), Some((0, 1))),
         ],
     );
+}
+
+#[test]
+fn owned_table_is_shareable_across_threads() {
+    fn assert_shareable<T: Send + Sync + 'static>(_: &T) {}
+    let s = spec(vec![vhost("exact", &["a.com"], vec![route(0, 0)])], 1);
+    let bytes = artifact(&s);
+    let owned = std::sync::Arc::new(Table::load_owned(&bytes).unwrap());
+    assert_shareable(&owned);
+    let from_thread = {
+        let owned = owned.clone();
+        std::thread::spawn(move || pick(&owned, &Req::new("a.com", "/")))
+            .join()
+            .unwrap()
+    };
+    assert_eq!(from_thread, Some((0, 0)));
+    assert_eq!(owned.info(), Table::load(&bytes).unwrap().info());
 }

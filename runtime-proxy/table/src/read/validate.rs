@@ -85,6 +85,7 @@ pub fn load(bytes: &[u8]) -> Result<Table<'_>, LoadError> {
     });
     let mut table = Table {
         bytes,
+        owner: None,
         sections,
         slices,
         strs: Vec::new(),
@@ -263,7 +264,7 @@ fn check_strings<'a>(table: &Table<'a>) -> Result<Vec<&'a str>, LoadError> {
     let n = table.count(Section::Strings);
     let mut strs = Vec::with_capacity(n as usize);
     for id in 0..n {
-        let s = std::str::from_utf8(table.str_bytes(id))
+        let s = std::str::from_utf8(table.raw_str_bytes(id))
             .map_err(|_| LoadError::InvalidUtf8 { string: id })?;
         strs.push(s);
     }
@@ -391,7 +392,7 @@ fn check_increasing(
 
 fn load_dfas<'a>(table: &Table<'a>) -> Result<Vec<DFA<&'a [u32]>>, LoadError> {
     let n = table.count(Section::Dfas);
-    let all = table.section(Section::DfaBytes);
+    let all = table.raw_section(Section::DfaBytes);
     let mut dfas = Vec::with_capacity(n as usize);
     for id in 0..n {
         let rec = table.rec(Section::Dfas, id);

@@ -1,0 +1,459 @@
+//! The split (endpoint) and upstream phases: circuit breaking, the retry loop with per-try and
+//! route timeouts, header operations and rewrites, mirrors, and the response's way back.
+//!
+//! Retries are decided on errors and on status/headers only, before any of the response body
+//! is forwarded, so a body that started streaming is never retried. Request bodies up to
+//! [`REPLAY_LIMIT`] with a known length are buffered and replayed; others stream and get one
+//! try.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::request::Parts;
+use http::{Request, Response, Uri, Version};
+use http_body_util::{BodyExt, Empty, Limited};
+use hyper::body::{Body as _, Incoming};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use mesh_table::{ClusterView, DestinationView, RouteDecision, RouteView};
+use tokio::time::Instant;
+
+use crate::error::{ErrorKind, ProxyError, retriable_status};
+use crate::headers;
+use crate::lb::{self, PickInput, TryOutcome};
+use crate::observe::{Flags, RequestFacts};
+use crate::proxy::{Body, Proxy, full, local_response};
+use crate::rng;
+use crate::state::{ClusterState, Loaded};
+
+/// Request bodies up to this size are buffered so that retries can replay them.
+pub const REPLAY_LIMIT: usize = 64 * 1024;
+/// Istio's default retry backoff base.
+const DEFAULT_BACKOFF_MS: u32 = 25;
+/// Mirrors are fire-and-forget, but not forever.
+const MIRROR_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub type UpstreamClient = Client<HttpConnector, Body>;
+
+/// The pooled HTTP/1.1 client for all upstreams; it keeps our `Host` header as it is.
+pub fn new_client() -> UpstreamClient {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    connector.set_connect_timeout(Some(Duration::from_secs(5)));
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(90))
+        .pool_max_idle_per_host(256)
+        .pool_timer(TokioTimer::new())
+        .set_host(false)
+        .build(connector)
+}
+
+/// What the route phase decided for a forwarded request.
+pub struct Forward<'a, 't> {
+    pub loaded: &'a Loaded,
+    pub decision: &'a RouteDecision<'t>,
+    pub destination: DestinationView<'t>,
+    pub cluster: ClusterView<'t>,
+    pub authority: &'a str,
+    pub parts: Parts,
+    pub peer: std::net::SocketAddr,
+    pub random: u64,
+}
+
+/// Counts a request in flight in its cluster for as long as it lives.
+struct InFlight<'a>(&'a AtomicU32);
+
+impl<'a> InFlight<'a> {
+    fn acquire(counter: &'a AtomicU32, max: u32) -> Option<InFlight<'a>> {
+        let before = counter.fetch_add(1, Ordering::AcqRel);
+        if before >= max {
+            counter.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        Some(InFlight(counter))
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// The request body: buffered (replayable) or streamed (one try).
+enum RequestBody {
+    Replay(Bytes),
+    Stream(Option<Incoming>),
+}
+
+impl RequestBody {
+    fn for_try(&mut self) -> Body {
+        match self {
+            RequestBody::Replay(bytes) => full(bytes.clone()),
+            RequestBody::Stream(stream) => match stream.take() {
+                Some(body) => body.boxed(),
+                None => Empty::new().map_err(|never| match never {}).boxed(),
+            },
+        }
+    }
+}
+
+/// The path and query sent upstream, after a `rewrite.uri`. Istio replaces the matched prefix
+/// when the route matched on a path prefix, and the whole path otherwise. `uriRegexRewrite`
+/// is not applied yet (it needs a capturing regex engine the proxy does not carry).
+fn rewritten_path(route: &RouteView<'_>, uri: &Uri) -> String {
+    let path = uri.path();
+    let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
+    let Some(rewrite) = route.rewrite() else {
+        return format!("{path}{query}");
+    };
+    let Some(replacement) = rewrite.uri else {
+        return format!("{path}{query}");
+    };
+    let matched_prefix = route.matches().find_map(|m| {
+        m.conditions().find_map(|c| match (c.field, c.test) {
+            (mesh_table::ConditionField::Path, mesh_table::ConditionTest::Prefix(prefix))
+                if !c.negated && path.starts_with(prefix) =>
+            {
+                Some(prefix.len())
+            }
+            _ => None,
+        })
+    });
+    match matched_prefix {
+        Some(len) => format!("{replacement}{}{query}", &path[len..]),
+        None => format!("{replacement}{query}"),
+    }
+}
+
+/// The upstream phase for one forwarded request.
+pub async fn forward(
+    proxy: &Proxy,
+    request: Forward<'_, '_>,
+    body: Incoming,
+    facts: &mut RequestFacts,
+) -> Response<Body> {
+    let Forward {
+        loaded,
+        decision,
+        destination,
+        cluster,
+        authority,
+        mut parts,
+        peer,
+        random,
+    } = request;
+    let started = Instant::now();
+    let Some(state) = loaded.cluster(cluster.id()) else {
+        return local_response(500, "internal error: the cluster has no runtime state\n");
+    };
+    let route = decision.route;
+    let deadline = route
+        .timeout_ms()
+        .filter(|&ms| ms > 0)
+        .map(|ms| started + Duration::from_millis(u64::from(ms)));
+
+    let scheme = parts.uri.scheme_str().unwrap_or("http").to_owned();
+    headers::strip_hop_by_hop(&mut parts.headers);
+    headers::add_forwarding(&mut parts.headers, peer.ip(), &scheme, random);
+    headers::apply_ops(&mut parts.headers, route.request_headers());
+    headers::apply_ops(&mut parts.headers, destination.request_headers());
+    let upstream_authority = route
+        .rewrite()
+        .and_then(|r| r.authority)
+        .unwrap_or(authority);
+    if let Ok(value) = HeaderValue::from_str(upstream_authority) {
+        parts.headers.insert(header::HOST, value);
+    }
+    let path_and_query = rewritten_path(&route, &parts.uri);
+
+    for mirror in decision.mirrors() {
+        spawn_mirror(
+            proxy,
+            loaded,
+            mirror.cluster,
+            &parts,
+            upstream_authority,
+            &path_and_query,
+            random,
+        );
+    }
+
+    let Some(_in_flight) = InFlight::acquire(&state.in_flight, state.max_in_flight) else {
+        facts.flags.set(Flags::UO);
+        return local_response(
+            503,
+            "upstream overflow: the cluster's connection pool is full\n",
+        );
+    };
+
+    let exact_len = body.size_hint().exact();
+    let mut request_body = if body.is_end_stream() {
+        RequestBody::Replay(Bytes::new())
+    } else if exact_len.is_some_and(|n| n <= REPLAY_LIMIT as u64) {
+        let collect = Limited::new(body, REPLAY_LIMIT).collect();
+        let collected = match deadline {
+            Some(deadline) => match tokio::time::timeout_at(deadline, collect).await {
+                Ok(result) => result,
+                Err(_) => {
+                    facts.flags.set(Flags::UT);
+                    return local_response(504, "upstream request timeout");
+                }
+            },
+            None => collect.await,
+        };
+        match collected {
+            Ok(collected) => RequestBody::Replay(collected.to_bytes()),
+            Err(e) => {
+                facts.flags.set(Flags::DPE);
+                let error = ProxyError::new(ErrorKind::DownstreamBody, e);
+                return local_response(400, format!("{error}\n"));
+            }
+        }
+    } else {
+        RequestBody::Stream(Some(body))
+    };
+
+    let retry = route.retry();
+    let replayable = matches!(request_body, RequestBody::Replay(_));
+    let tries = if replayable {
+        1 + retry.map_or(0, |r| r.attempts)
+    } else {
+        1
+    };
+    let per_try = retry
+        .and_then(|r| r.per_try_timeout_ms)
+        .filter(|&ms| ms > 0)
+        .map(|ms| Duration::from_millis(u64::from(ms)));
+    let backoff_base = retry
+        .and_then(|r| r.backoff_ms)
+        .filter(|&ms| ms > 0)
+        .unwrap_or(DEFAULT_BACKOFF_MS);
+    let pick_input = PickInput {
+        random,
+        headers: &parts.headers,
+        client_ip: peer.ip(),
+        query: parts.uri.query(),
+    };
+    let lb = cluster.load_balancer();
+
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        facts.attempts = attempt;
+        let Some(endpoint_idx) = lb::pick_endpoint(state, lb, &pick_input) else {
+            facts.flags.set(Flags::UH);
+            return local_response(503, "no healthy upstream");
+        };
+        facts.endpoint = Some(endpoint_idx);
+        let result = try_once(
+            proxy,
+            state,
+            endpoint_idx,
+            &parts,
+            &path_and_query,
+            request_body.for_try(),
+            per_try,
+            deadline,
+        )
+        .await;
+        facts.upstream_time = Some(started.elapsed());
+        let more_tries = attempt < tries && deadline.is_none_or(|d| Instant::now() < d);
+        match result {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                lb::record_outcome(state, endpoint_idx, TryOutcome::Status(status));
+                let grpc_status = response
+                    .headers()
+                    .get("grpc-status")
+                    .and_then(|v| v.to_str().ok());
+                let wants_retry = retry.is_some_and(|r| retriable_status(&r, status, grpc_status));
+                if wants_retry && more_tries {
+                    // The body was not forwarded; dropping it closes or reuses the connection.
+                    drop(response);
+                    if !backoff(attempt, backoff_base, deadline).await {
+                        facts.flags.set(Flags::UT);
+                        return local_response(504, "upstream request timeout");
+                    }
+                    continue;
+                }
+                if wants_retry && attempt > 1 {
+                    facts.flags.set(Flags::URX);
+                }
+                return respond(response, &route, &destination);
+            }
+            Err(error) => {
+                lb::record_outcome(state, endpoint_idx, TryOutcome::LocalFailure);
+                tracing::debug!(%error, attempt, "upstream try failed");
+                if error.kind == ErrorKind::RouteTimeout {
+                    facts.flags.set(Flags::UT);
+                    return local_response(504, "upstream request timeout");
+                }
+                if more_tries && retry.is_some_and(|r| error.retriable_under(&r)) {
+                    if !backoff(attempt, backoff_base, deadline).await {
+                        facts.flags.set(Flags::UT);
+                        return local_response(504, "upstream request timeout");
+                    }
+                    continue;
+                }
+                if attempt > 1 {
+                    facts.flags.set(Flags::URX);
+                }
+                return match error.kind {
+                    ErrorKind::PerTryTimeout => {
+                        facts.flags.set(Flags::UT);
+                        local_response(504, "upstream request timeout")
+                    }
+                    ErrorKind::ConnectFailure => {
+                        facts.flags.set(Flags::UF);
+                        local_response(503, format!("{error}\n"))
+                    }
+                    _ => {
+                        facts.flags.set(Flags::UR);
+                        local_response(503, format!("{error}\n"))
+                    }
+                };
+            }
+        }
+    }
+}
+
+/// Sleeps before the next try: full jitter over base × 2^(tries so far), capped at 10 × base.
+/// Returns false when the route deadline leaves no time for another try.
+async fn backoff(attempt: u32, base_ms: u32, deadline: Option<Instant>) -> bool {
+    let base = u64::from(base_ms);
+    let cap = base
+        .saturating_mul(1u64 << attempt.saturating_sub(1).min(16))
+        .min(base * 10);
+    let delay = Duration::from_millis(rng::next_u64() % (cap + 1));
+    let wake = Instant::now() + delay;
+    if deadline.is_some_and(|d| wake >= d) {
+        return false;
+    }
+    tokio::time::sleep_until(wake).await;
+    true
+}
+
+/// One try against one endpoint, bounded by the per-try timeout and the route deadline.
+#[allow(clippy::too_many_arguments)]
+async fn try_once(
+    proxy: &Proxy,
+    state: &ClusterState,
+    endpoint_idx: usize,
+    parts: &Parts,
+    path_and_query: &str,
+    body: Body,
+    per_try: Option<Duration>,
+    deadline: Option<Instant>,
+) -> Result<Response<Incoming>, ProxyError> {
+    let Some(endpoint) = state.endpoints.get(endpoint_idx) else {
+        return Err(ProxyError::new(
+            ErrorKind::BadUpstreamRequest,
+            "endpoint index out of range",
+        ));
+    };
+    let uri: Uri = format!("http://{}{}", endpoint.authority, path_and_query)
+        .parse()
+        .map_err(|e| ProxyError::new(ErrorKind::BadUpstreamRequest, e))?;
+    let mut request = Request::new(body);
+    *request.method_mut() = parts.method.clone();
+    *request.uri_mut() = uri;
+    // Upstreams speak HTTP/1.1 whatever the client spoke.
+    *request.version_mut() = Version::HTTP_11;
+    *request.headers_mut() = parts.headers.clone();
+
+    let now = Instant::now();
+    let try_deadline = per_try.map(|t| now + t);
+    let limit = match (try_deadline, deadline) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    endpoint.in_flight.fetch_add(1, Ordering::Relaxed);
+    let sent = proxy.client.request(request);
+    let result = match limit {
+        Some(limit) => match tokio::time::timeout_at(limit, sent).await {
+            Ok(result) => result.map_err(|e| ProxyError::from_client(&e)),
+            Err(_) => {
+                let kind = if deadline.is_some_and(|d| limit >= d) {
+                    ErrorKind::RouteTimeout
+                } else {
+                    ErrorKind::PerTryTimeout
+                };
+                Err(ProxyError::new(kind, "no response headers in time"))
+            }
+        },
+        None => sent.await.map_err(|e| ProxyError::from_client(&e)),
+    };
+    endpoint.in_flight.fetch_sub(1, Ordering::Relaxed);
+    result
+}
+
+/// The response's way back: hop-by-hop headers out, the response header operations in.
+fn respond(
+    response: Response<Incoming>,
+    route: &RouteView<'_>,
+    destination: &DestinationView<'_>,
+) -> Response<Body> {
+    let (mut parts, body) = response.into_parts();
+    headers::strip_hop_by_hop(&mut parts.headers);
+    headers::apply_ops(&mut parts.headers, route.response_headers());
+    headers::apply_ops(&mut parts.headers, destination.response_headers());
+    Response::from_parts(parts, body.boxed())
+}
+
+/// Sends a body-less copy to the mirror cluster, with `-shadow` appended to the authority's
+/// host (as Envoy does), and forgets it.
+fn spawn_mirror(
+    proxy: &Proxy,
+    loaded: &Loaded,
+    cluster: ClusterView<'_>,
+    parts: &Parts,
+    authority: &str,
+    path_and_query: &str,
+    random: u64,
+) {
+    let Some(state) = loaded.cluster(cluster.id()) else {
+        return;
+    };
+    let input = PickInput {
+        random,
+        headers: &parts.headers,
+        client_ip: std::net::IpAddr::from([127, 0, 0, 1]),
+        query: parts.uri.query(),
+    };
+    let Some(endpoint) = lb::pick_endpoint(state, cluster.load_balancer(), &input)
+        .and_then(|i| state.endpoints.get(i))
+    else {
+        return;
+    };
+    let Ok(uri) = format!("http://{}{}", endpoint.authority, path_and_query).parse::<Uri>() else {
+        return;
+    };
+    let (host, port) = crate::proxy::split_host_port(authority);
+    let shadow = match port {
+        Some(port) => format!("{host}-shadow:{port}"),
+        None => format!("{host}-shadow"),
+    };
+    let mut request = Request::new(Empty::new().map_err(|never| match never {}).boxed());
+    *request.method_mut() = parts.method.clone();
+    *request.uri_mut() = uri;
+    *request.headers_mut() = parts.headers.clone();
+    request.headers_mut().remove(header::CONTENT_LENGTH);
+    if let Ok(value) = HeaderValue::from_str(&shadow) {
+        request.headers_mut().insert(header::HOST, value);
+    }
+    let client = proxy.client.clone();
+    tokio::spawn(async move {
+        match tokio::time::timeout(MIRROR_TIMEOUT, client.request(request)).await {
+            Ok(Ok(response)) => {
+                // Read the body so the connection goes back to the pool.
+                let _ = response.into_body().collect().await;
+            }
+            Ok(Err(e)) => tracing::debug!(error = %ProxyError::from_client(&e), "mirror failed"),
+            Err(_) => tracing::debug!("mirror timed out"),
+        }
+    });
+}
