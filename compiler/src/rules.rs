@@ -8,10 +8,12 @@ use crate::diagnostic::{Diagnostic, Severity};
 use crate::typecheck::Ir;
 
 mod conflicting_actions;
+mod conflicting_authority;
 mod conflicting_fields;
 mod conflicting_virtual_services;
 mod delay_and_abort;
 mod delay_exceeds_timeout;
+mod deprecated_mirror_percent;
 mod duplicate_key;
 mod duplicate_match;
 mod duplicate_resource;
@@ -21,19 +23,30 @@ mod empty_string_match;
 mod fault_never_fires;
 mod input_limit;
 mod invalid_abort_status;
+mod invalid_cors_policy;
+mod invalid_direct_response;
 mod invalid_duration;
 mod invalid_encoding;
 mod invalid_enum;
+mod invalid_export_to;
 mod invalid_fault_percentage;
 mod invalid_format;
+mod invalid_gateway_name;
 mod invalid_header_name;
 mod invalid_header_value;
+mod invalid_host;
+mod invalid_redirect;
 mod invalid_regex;
 mod invalid_resource;
 mod invalid_retries;
 mod invalid_retry_on;
+mod invalid_rewrite;
 mod invalid_type;
 mod invalid_weight;
+mod jwt_claim_route_in_mesh;
+mod large_direct_response;
+mod legacy_gateway_name;
+mod mesh_wildcard_host;
 mod missing_action;
 mod missing_field;
 mod missing_port;
@@ -53,15 +66,18 @@ mod unknown_subset;
 mod unreachable_rule;
 mod unreadable_path;
 mod unsupported_api_version;
+mod unsupported_redirect_code;
 mod weight_sum_not_hundred;
 mod yaml_syntax;
 mod zero_weight_destination;
 
 pub use conflicting_actions::RULE as CONFLICTING_ACTIONS;
+pub use conflicting_authority::RULE as CONFLICTING_AUTHORITY;
 pub use conflicting_fields::RULE as CONFLICTING_FIELDS;
 pub use conflicting_virtual_services::RULE as CONFLICTING_VIRTUAL_SERVICES;
 pub use delay_and_abort::RULE as DELAY_AND_ABORT;
 pub use delay_exceeds_timeout::RULE as DELAY_EXCEEDS_TIMEOUT;
+pub use deprecated_mirror_percent::RULE as DEPRECATED_MIRROR_PERCENT;
 pub use duplicate_key::RULE as DUPLICATE_KEY;
 pub use duplicate_match::RULE as DUPLICATE_MATCH;
 pub use duplicate_resource::RULE as DUPLICATE_RESOURCE;
@@ -71,19 +87,30 @@ pub use empty_string_match::RULE as EMPTY_STRING_MATCH;
 pub use fault_never_fires::RULE as FAULT_NEVER_FIRES;
 pub use input_limit::RULE as INPUT_LIMIT;
 pub use invalid_abort_status::RULE as INVALID_ABORT_STATUS;
+pub use invalid_cors_policy::RULE as INVALID_CORS_POLICY;
+pub use invalid_direct_response::RULE as INVALID_DIRECT_RESPONSE;
 pub use invalid_duration::RULE as INVALID_DURATION;
 pub use invalid_encoding::RULE as INVALID_ENCODING;
 pub use invalid_enum::RULE as INVALID_ENUM;
+pub use invalid_export_to::RULE as INVALID_EXPORT_TO;
 pub use invalid_fault_percentage::RULE as INVALID_FAULT_PERCENTAGE;
 pub use invalid_format::RULE as INVALID_FORMAT;
+pub use invalid_gateway_name::RULE as INVALID_GATEWAY_NAME;
 pub use invalid_header_name::RULE as INVALID_HEADER_NAME;
 pub use invalid_header_value::RULE as INVALID_HEADER_VALUE;
+pub use invalid_host::RULE as INVALID_HOST;
+pub use invalid_redirect::RULE as INVALID_REDIRECT;
 pub use invalid_regex::RULE as INVALID_REGEX;
 pub use invalid_resource::RULE as INVALID_RESOURCE;
 pub use invalid_retries::RULE as INVALID_RETRIES;
 pub use invalid_retry_on::RULE as INVALID_RETRY_ON;
+pub use invalid_rewrite::RULE as INVALID_REWRITE;
 pub use invalid_type::RULE as INVALID_TYPE;
 pub use invalid_weight::RULE as INVALID_WEIGHT;
+pub use jwt_claim_route_in_mesh::RULE as JWT_CLAIM_ROUTE_IN_MESH;
+pub use large_direct_response::RULE as LARGE_DIRECT_RESPONSE;
+pub use legacy_gateway_name::RULE as LEGACY_GATEWAY_NAME;
+pub use mesh_wildcard_host::RULE as MESH_WILDCARD_HOST;
 pub use missing_action::RULE as MISSING_ACTION;
 pub use missing_field::RULE as MISSING_FIELD;
 pub use missing_port::RULE as MISSING_PORT;
@@ -103,6 +130,7 @@ pub use unknown_subset::RULE as UNKNOWN_SUBSET;
 pub use unreachable_rule::RULE as UNREACHABLE_RULE;
 pub use unreadable_path::RULE as UNREADABLE_PATH;
 pub use unsupported_api_version::RULE as UNSUPPORTED_API_VERSION;
+pub use unsupported_redirect_code::RULE as UNSUPPORTED_REDIRECT_CODE;
 pub use weight_sum_not_hundred::RULE as WEIGHT_SUM_NOT_HUNDRED;
 pub use yaml_syntax::RULE as YAML_SYNTAX;
 pub use zero_weight_destination::RULE as ZERO_WEIGHT_DESTINATION;
@@ -168,6 +196,20 @@ pub fn all() -> &'static [&'static Rule] {
         &DUPLICATE_SUBSET,
         &UNREACHABLE_RULE,
         &DUPLICATE_MATCH,
+        &INVALID_REDIRECT,
+        &UNSUPPORTED_REDIRECT_CODE,
+        &INVALID_DIRECT_RESPONSE,
+        &LARGE_DIRECT_RESPONSE,
+        &INVALID_REWRITE,
+        &INVALID_CORS_POLICY,
+        &DEPRECATED_MIRROR_PERCENT,
+        &CONFLICTING_AUTHORITY,
+        &JWT_CLAIM_ROUTE_IN_MESH,
+        &INVALID_HOST,
+        &MESH_WILDCARD_HOST,
+        &INVALID_GATEWAY_NAME,
+        &LEGACY_GATEWAY_NAME,
+        &INVALID_EXPORT_TO,
         &SHADOWED_RULE,
         &SHADOWED_MATCH,
         &DELAY_EXCEEDS_TIMEOUT,
@@ -213,6 +255,20 @@ pub fn analyse(ir: &Ir, settings: &Settings, diagnostics: &mut Vec<Diagnostic>) 
         retries_exceed_timeout::check,
         non_idempotent_retry::check,
         retry_amplification::check,
+        invalid_redirect::check,
+        unsupported_redirect_code::check,
+        invalid_direct_response::check,
+        large_direct_response::check,
+        invalid_rewrite::check,
+        invalid_cors_policy::check,
+        deprecated_mirror_percent::check,
+        conflicting_authority::check,
+        jwt_claim_route_in_mesh::check,
+        invalid_host::check,
+        mesh_wildcard_host::check,
+        invalid_gateway_name::check,
+        legacy_gateway_name::check,
+        invalid_export_to::check,
     ];
     // The rules are independent: run them on as many threads as there are cores. The
     // pipeline sorts diagnostics afterwards, so the order of the threads does not matter.

@@ -32,7 +32,7 @@ pub use service::{Endpoint, SePort, Service, ServiceEntry, ServicePort, Workload
 pub use virtual_service::{
     Abort, AbortKind, Cors, Delay, Delegate, Destination, DirectResponse, Fault, HeaderMatch,
     HeaderOpSet, HeaderOps, HttpMatch, HttpRoute, KeyedMatch, MatchValue, Mirror, Redirect,
-    Retries, Rewrite, RouteDestination, StringMatch, VirtualService,
+    RegexRewriteBlock, Retries, Rewrite, RouteDestination, StringMatch, VirtualService,
 };
 
 /// A value and the span of the YAML it was read from.

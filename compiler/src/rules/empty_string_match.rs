@@ -13,7 +13,8 @@ pub static RULE: Rule = Rule {
     doc: r#"## What it does
 Reports `regex: ""` in any string match, `prefix: ""` in `headers`, `withoutHeaders`,
 `queryParams`, `scheme`, `method` and `authority` (it is allowed for `uri`), and any empty
-value in `corsPolicy.allowOrigins`.
+value in `corsPolicy.allowOrigins`, including an entry with no `exact`, `prefix` or `regex`
+at all (`{}`).
 
 ## Why is this bad
 Istio rejects the VirtualService ("prefix string match should not be empty", "regex string
@@ -72,5 +73,17 @@ pub fn check(ir: &Ir, _settings: &Settings, diagnostics: &mut Vec<Diagnostic>) {
                     .with_help(help),
             );
         });
+        // Istio: C1, an origin with no match type is "'' is not a valid match type".
+        for span in route.cors.iter().flat_map(|c| &c.empty_allow_origins) {
+            diagnostics.push(
+                vs.meta
+                    .diag(
+                        &RULE,
+                        *span,
+                        "`corsPolicy.allowOrigins` entry has no `exact`, `prefix` or `regex`",
+                    )
+                    .with_help("give the origin to allow, e.g. `exact: https://example.com`"),
+            );
+        }
     }
 }

@@ -55,6 +55,8 @@ pub struct HttpRoute {
     pub mirrors_key: Option<Span>,
     pub cors: Option<Box<Cors>>,
     pub headers: Box<HeaderOps>,
+    /// The deprecated `mirrorPercent` (or `mirror_percent`) key, when written (MR2).
+    pub mirror_percent_key: Option<Span>,
 }
 
 impl HttpRoute {
@@ -152,6 +154,8 @@ pub struct HttpMatch {
     pub source_labels: BTreeMap<String, String>,
     pub source_namespace: Option<String>,
     pub gateways: Vec<String>,
+    /// `gateways` with where each name was written.
+    pub gateway_names: Vec<Spanned<String>>,
     /// The entry without its `name`, keys sorted: equal texts are duplicate matches (V13).
     pub canonical: String,
 }
@@ -184,6 +188,12 @@ pub struct Redirect {
     pub scheme: Option<String>,
     /// `redirectCode`; Istio's default is 301.
     pub code: Option<Spanned<i64>>,
+    /// `uri` with its span.
+    pub uri_value: Option<Spanned<String>>,
+    /// `prefixRewrite`: replaces the matched prefix (R1, R2).
+    pub prefix_rewrite: Option<Spanned<String>>,
+    /// `scheme` with its span.
+    pub scheme_value: Option<Spanned<String>>,
 }
 
 #[derive(Clone, Debug)]
@@ -192,6 +202,8 @@ pub struct DirectResponse {
     pub status: Option<Spanned<i64>>,
     /// `body.string`, or `body.bytes` decoded from base64.
     pub body: Option<Vec<u8>>,
+    /// The `body` key.
+    pub body_key: Option<Span>,
 }
 
 #[derive(Clone, Debug)]
@@ -208,6 +220,21 @@ pub struct Rewrite {
     pub authority: Option<String>,
     /// `uriRegexRewrite`: (match, rewrite).
     pub uri_regex: Option<(MatchValue, String)>,
+    /// `uri` with its span.
+    pub uri_value: Option<Spanned<String>>,
+    /// `authority` with its span.
+    pub authority_value: Option<Spanned<String>>,
+    /// The `uriRegexRewrite` block as written, even when `match` is missing (RW3).
+    pub uri_regex_block: Option<RegexRewriteBlock>,
+}
+
+/// `rewrite.uriRegexRewrite` as written.
+#[derive(Clone, Debug)]
+pub struct RegexRewriteBlock {
+    /// The `uriRegexRewrite` key.
+    pub span: Span,
+    pub match_regex: Option<Spanned<String>>,
+    pub rewrite: Option<Spanned<String>>,
 }
 
 #[derive(Clone, Debug)]
@@ -294,6 +321,8 @@ pub struct Cors {
     pub expose_headers: Vec<Spanned<String>>,
     pub max_age: Option<Dur>,
     pub allow_credentials: Option<bool>,
+    /// `allowOrigins` entries with no `exact`, `prefix` or `regex` (C1).
+    pub empty_allow_origins: Vec<Span>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -423,6 +452,8 @@ fn build_route(index: usize, node: &Node, ns: &str, cx: &mut Cx) -> HttpRoute {
             .entry("corsPolicy")
             .map(|e| Box::new(cors(&e.value, e.key_span, cx))),
         headers: Box::new(header_ops(node.get("headers"))),
+        mirror_percent_key: read::key_span(node, "mirrorPercent")
+            .or_else(|| read::key_span(node, "mirror_percent")),
     }
 }
 
@@ -505,6 +536,7 @@ fn build_match(index: usize, node: &Node) -> HttpMatch {
             .into_iter()
             .map(|g| g.value)
             .collect(),
+        gateway_names: read::strings(node, "gateways"),
         canonical: canonical(node, true),
     }
 }
@@ -543,6 +575,9 @@ fn redirect(node: &Node, span: Span) -> Redirect {
         derive_port: text("derivePort"),
         scheme: text("scheme"),
         code: read::int(node, "redirectCode"),
+        uri_value: read::spanned_string(node, "uri"),
+        prefix_rewrite: read::spanned_string(node, "prefixRewrite"),
+        scheme_value: read::spanned_string(node, "scheme"),
     }
 }
 
@@ -558,6 +593,7 @@ fn direct_response(node: &Node, span: Span) -> DirectResponse {
         span,
         status: read::int(node, "status"),
         body,
+        body_key: read::key_span(node, "body"),
     }
 }
 
@@ -578,6 +614,13 @@ fn rewrite(node: &Node, span: Span) -> Rewrite {
         uri: read::string(node, "uri").map(|s| s.0.to_owned()),
         authority: read::string(node, "authority").map(|s| s.0.to_owned()),
         uri_regex,
+        uri_value: read::spanned_string(node, "uri"),
+        authority_value: read::spanned_string(node, "authority"),
+        uri_regex_block: node.entry("uriRegexRewrite").map(|e| RegexRewriteBlock {
+            span: e.key_span,
+            match_regex: read::spanned_string(&e.value, "match"),
+            rewrite: read::spanned_string(&e.value, "rewrite"),
+        }),
     }
 }
 
@@ -638,6 +681,11 @@ fn cors(node: &Node, span: Span, cx: &mut Cx) -> Cors {
         expose_headers: read::strings(node, "exposeHeaders"),
         max_age: cx.duration(node, "maxAge", false),
         allow_credentials: read::boolean(node, "allowCredentials"),
+        empty_allow_origins: read::seq(node, "allowOrigins")
+            .iter()
+            .filter(|o| o.as_map().is_some() && string_match(o).is_none())
+            .map(|o| o.span)
+            .collect(),
     }
 }
 
