@@ -3,12 +3,79 @@
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource};
+use miette::{
+    GraphicalReportHandler, GraphicalTheme, LabeledSpan, MietteError, MietteSpanContents,
+    SourceCode, SourceSpan, SpanContents,
+};
 use serde_json::json;
 
 use crate::diagnostic::{Diagnostic, Severity};
 use crate::rules;
-use crate::source::SourceDb;
+use crate::source::{SourceDb, SourceFile};
+
+/// A file for miette that reads only the lines around a span. miette's own readers scan the
+/// text from its start for every label, which makes thousands of diagnostics in a large file
+/// quadratic; our line index finds the window in O(log lines).
+struct WindowedSource {
+    name: String,
+    text: Arc<str>,
+    line_starts: Arc<[u32]>,
+}
+
+impl WindowedSource {
+    fn of(file: &SourceFile) -> Self {
+        WindowedSource {
+            name: file.path.clone(),
+            text: file.text.clone(),
+            line_starts: file.line_starts(),
+        }
+    }
+
+    fn line_of(&self, offset: usize) -> usize {
+        match self.line_starts.binary_search(&(offset as u32)) {
+            Ok(i) => i,
+            Err(i) => i.saturating_sub(1),
+        }
+    }
+}
+
+impl SourceCode for WindowedSource {
+    fn read_span<'a>(
+        &'a self,
+        span: &SourceSpan,
+        context_lines_before: usize,
+        context_lines_after: usize,
+    ) -> Result<Box<dyn SpanContents<'a> + 'a>, MietteError> {
+        let end = span.offset() + span.len();
+        if end > self.text.len() {
+            return Err(MietteError::OutOfBounds);
+        }
+        let first_line = self
+            .line_of(span.offset())
+            .saturating_sub(context_lines_before);
+        let last_line =
+            self.line_of(end.saturating_sub(1).max(span.offset())) + context_lines_after + 1;
+        let start = self.line_starts[first_line] as usize;
+        let stop = self
+            .line_starts
+            .get(last_line + 1)
+            .map_or(self.text.len(), |&s| s as usize);
+        let window = &self.text[start..stop];
+        let local = SourceSpan::new((span.offset() - start).into(), span.len());
+        let contents = window.read_span(&local, context_lines_before, context_lines_after)?;
+        Ok(Box::new(MietteSpanContents::new_named(
+            self.name.clone(),
+            contents.data(),
+            SourceSpan::new(
+                (contents.span().offset() + start).into(),
+                contents.span().len(),
+            ),
+            contents.line() + first_line,
+            contents.column(),
+            contents.line_count() + first_line,
+        )))
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum OutputFormat {
@@ -69,7 +136,7 @@ struct MietteDiagnostic {
     code: String,
     severity: miette::Severity,
     help: Option<String>,
-    source: NamedSource<Arc<str>>,
+    source: WindowedSource,
     labels: Vec<LabeledSpan>,
     related: Vec<MietteDiagnostic>,
 }
@@ -145,7 +212,7 @@ fn to_miette(db: &SourceDb, d: &Diagnostic) -> MietteDiagnostic {
                 code: String::new(),
                 severity: miette::Severity::Advice,
                 help: None,
-                source: NamedSource::new(other.path.clone(), other.text.clone()),
+                source: WindowedSource::of(other),
                 labels: vec![LabeledSpan::new_primary_with_span(None, label.span.range())],
                 related: Vec::new(),
             });
@@ -162,7 +229,7 @@ fn to_miette(db: &SourceDb, d: &Diagnostic) -> MietteDiagnostic {
         code: format!("{} {}", d.rule.code, d.rule.name),
         severity: miette_severity(d.severity),
         help: d.help.clone(),
-        source: NamedSource::new(file.path.clone(), file.text.clone()),
+        source: WindowedSource::of(file),
         labels,
         related,
     }

@@ -35,7 +35,7 @@ pub struct SourceFile {
     /// False for a file kept only so that a diagnostic can point into it (for example one
     /// that is not UTF-8): the parser skips it.
     pub parse: bool,
-    line_starts: Vec<u32>,
+    line_starts: Arc<[u32]>,
 }
 
 /// A 1-based line and column; the column counts characters, not bytes.
@@ -59,7 +59,7 @@ impl SourceFile {
             path,
             text,
             parse: true,
-            line_starts,
+            line_starts: line_starts.into(),
         }
     }
 
@@ -88,6 +88,11 @@ impl SourceFile {
             line: line_idx as u32 + 1,
             column,
         }
+    }
+
+    /// Byte offsets where lines start (the first is 0), shared cheaply.
+    pub fn line_starts(&self) -> Arc<[u32]> {
+        self.line_starts.clone()
     }
 
     /// The byte offset of a 1-based line and character column, if it exists.
