@@ -55,3 +55,16 @@ fn load_table(bencher: divan::Bencher, n: usize) {
             .unwrap()
     });
 }
+
+/// The whole check of one host with many rules: the shadowing analysis must not be
+/// quadratic in the number of rules.
+#[divan::bench(args = [100, 1_000, 10_000], sample_count = 5, sample_size = 1)]
+fn one_host_rules(bencher: divan::Bencher, n: usize) {
+    let text = meshc::testgen::one_host_repo(n);
+    let settings = Settings::default();
+    bencher.bench(|| {
+        let checked = check::check_sources([("api.yaml", text.as_str())], &settings);
+        assert_eq!(checked.summary.errors + checked.summary.warnings, 0);
+        checked.summary
+    });
+}

@@ -107,3 +107,18 @@ spec:
         b = i % 250
     )
 }
+
+/// One VirtualService with `n_rules` prefix rules on one host (none shadows another), for
+/// the cost of the shadowing analysis.
+pub fn one_host_repo(n_rules: usize) -> String {
+    let mut text = String::from(
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: api\nspec:\n  ports:\n  - {name: http, port: 80}\n---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata:\n  name: api\nspec:\n  hosts: [api]\n  http:\n",
+    );
+    for i in 0..n_rules {
+        text.push_str(&format!(
+            "  - name: r{i}\n    match:\n    - uri: {{prefix: /v{i}/}}\n      headers: {{x-tenant: {{exact: t{i}}}}}\n    route:\n    - destination: {{host: api}}\n"
+        ));
+    }
+    text.push_str("  - route:\n    - destination: {host: api}\n");
+    text
+}

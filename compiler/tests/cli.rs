@@ -475,3 +475,22 @@ fn symlink_loop_is_reported_once() {
     assert_eq!(codes, ["MESH0005"]);
     assert_eq!(v["summary"]["resources"], 2);
 }
+
+#[test]
+fn the_whole_istio_corpus_reports_duplicates_and_host_conflicts() {
+    let corpus = repo_root().join("../shared/corpus/istio-bookinfo");
+    let out = meshc(&corpus, &["check", ".", "--output-format", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let diags = v["diagnostics"].as_array().unwrap();
+    let count = |code: &str| diags.iter().filter(|d| d["code"] == code).count();
+    // `reviews`, `ratings` and `details` VirtualServices are defined in many files.
+    assert!(count("MESH0008") >= 20, "{}", count("MESH0008"));
+    let conflicts: Vec<&str> = diags
+        .iter()
+        .filter(|d| d["code"] == "MESH0207")
+        .map(|d| d["message"].as_str().unwrap())
+        .collect();
+    assert!(conflicts.iter().any(|m| m.contains("reviews.default.svc.cluster.local")), "{conflicts:?}");
+    assert!(conflicts.iter().any(|m| m.contains("ratings.default.svc.cluster.local")), "{conflicts:?}");
+}

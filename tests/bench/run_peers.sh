@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# mesh-proxy beside Envoy, nginx and HAProxy in one run of ../shared/bench/ (see its README).
+# usage: bash tests/bench/run_peers.sh    (env: PEERS, NS, CASES, REPS as the harness takes)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+cargo build --release -p meshc -p mesh-proxy
+bench=../shared/bench
+export CUSTOM_PEER_NAME=mesh-proxy
+export CUSTOM_PEER_GEN="python3 $PWD/tests/bench/gen_repo.py {N} {dir}/repo {v1} {v2} {v3} && $PWD/target/release/meshc build {dir}/repo -o {cfg}"
+export CUSTOM_PEER_CMD="$PWD/target/release/mesh-proxy --table {cfg} --listen 127.0.0.1:{port} --admin 127.0.0.1:19911 --workers 1"
+export PEERS="${PEERS:-mesh-proxy envoy nginx}"
+bash "$bench/run_peers.sh"
