@@ -491,6 +491,16 @@ fn the_whole_istio_corpus_reports_duplicates_and_host_conflicts() {
         .filter(|d| d["code"] == "MESH0207")
         .map(|d| d["message"].as_str().unwrap())
         .collect();
-    assert!(conflicts.iter().any(|m| m.contains("reviews.default.svc.cluster.local")), "{conflicts:?}");
-    assert!(conflicts.iter().any(|m| m.contains("ratings.default.svc.cluster.local")), "{conflicts:?}");
+    assert!(
+        conflicts
+            .iter()
+            .any(|m| m.contains("reviews.default.svc.cluster.local")),
+        "{conflicts:?}"
+    );
+    assert!(
+        conflicts
+            .iter()
+            .any(|m| m.contains("ratings.default.svc.cluster.local")),
+        "{conflicts:?}"
+    );
 }
