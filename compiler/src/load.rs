@@ -90,11 +90,13 @@ impl Found {
 }
 
 fn walk(dir: &Path, stack: &mut BTreeSet<PathBuf>, found: &mut Vec<Found>) {
-    let canonical = match fs::canonicalize(if dir.as_os_str().is_empty() {
+    // `dir` is empty for the current directory, so that children are reported as `a.yaml`.
+    let on_disk = if dir.as_os_str().is_empty() {
         Path::new(".")
     } else {
         dir
-    }) {
+    };
+    let canonical = match fs::canonicalize(on_disk) {
         Ok(c) => c,
         Err(e) => {
             found.push(Found::Problem(dir.to_path_buf(), io_message(&e)));
@@ -109,11 +111,7 @@ fn walk(dir: &Path, stack: &mut BTreeSet<PathBuf>, found: &mut Vec<Found>) {
         ));
         return;
     }
-    let entries = match fs::read_dir(if dir.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        dir
-    }) {
+    let entries = match fs::read_dir(on_disk) {
         Ok(entries) => entries,
         Err(e) => {
             found.push(Found::Problem(dir.to_path_buf(), io_message(&e)));
