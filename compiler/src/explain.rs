@@ -170,12 +170,7 @@ pub fn route_human(json: &Value) -> String {
             .as_u64()
             .map(|ms| format!(", {ms} ms per try"))
             .unwrap_or_default();
-        let on: Vec<&str> = r["retry_on"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .collect();
+        let on: Vec<&str> = strs(&r["retry_on"]);
         let _ = writeln!(
             out,
             "retries: {} on {}{per_try}",
@@ -260,12 +255,7 @@ pub fn inspect_human(json: &Value) -> String {
     }
     let _ = writeln!(out, "\nvirtual hosts:");
     for vh in json["virtual_hosts"].as_array().into_iter().flatten() {
-        let domains: Vec<&str> = vh["domains"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .collect();
+        let domains: Vec<&str> = strs(&vh["domains"]);
         let _ = writeln!(
             out,
             "  {}  ({})",
@@ -304,12 +294,7 @@ pub fn inspect_human(json: &Value) -> String {
     }
     let _ = writeln!(out, "\nclusters:");
     for c in json["clusters"].as_array().into_iter().flatten() {
-        let eps: Vec<&str> = c["endpoints"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .collect();
+        let eps: Vec<&str> = strs(&c["endpoints"]);
         let _ = writeln!(
             out,
             "  {}  {} {}  [{}]",
@@ -320,4 +305,13 @@ pub fn inspect_human(json: &Value) -> String {
         );
     }
     out
+}
+
+/// The strings of a json array (nothing when it is not one).
+fn strs(v: &Value) -> Vec<&str> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect()
 }

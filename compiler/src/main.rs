@@ -97,7 +97,7 @@ enum ExplainFormat {
 /// The inputs and settings shared by commands that compile a policy repository.
 #[derive(clap::Args)]
 struct InputArgs {
-    /// Files and directories to compile.
+    /// Policy files and directories (recursively, *.yaml and *.yml).
     #[arg(default_value = ".")]
     paths: Vec<PathBuf>,
     /// Namespace of resources without `metadata.namespace` (default: `default`).
@@ -113,23 +113,13 @@ struct InputArgs {
 
 #[derive(clap::Args)]
 struct CheckArgs {
-    /// Files and directories to check.
-    #[arg(default_value = ".")]
-    paths: Vec<PathBuf>,
+    #[command(flatten)]
+    input: InputArgs,
     #[arg(long, value_enum, default_value = "human")]
     output_format: OutputFormat,
     /// Exit 1 when a diagnostic reaches this severity.
     #[arg(long, value_parser = ["error", "warning", "info"])]
     fail_level: Option<String>,
-    /// Namespace of resources without `metadata.namespace` (default: `default`).
-    #[arg(long)]
-    namespace: Option<String>,
-    /// Destination hosts declared nowhere in the repo are errors, not warnings.
-    #[arg(long)]
-    strict_hosts: bool,
-    /// Configuration file (default: `meshc.toml` in the first path or above it).
-    #[arg(long, value_name = "FILE")]
-    config: Option<PathBuf>,
     /// Report only these rules (codes, code prefixes or names; comma-separated).
     #[arg(long, value_delimiter = ',')]
     select: Vec<String>,
@@ -187,16 +177,9 @@ fn usage_error(message: impl std::fmt::Display) -> ExitCode {
 }
 
 fn run_check(args: CheckArgs) -> ExitCode {
-    let config_path = args
-        .config
-        .clone()
-        .or_else(|| config::discover(args.paths.first().map(PathBuf::as_path)));
-    let mut config = match &config_path {
-        Some(path) => match Config::load(path) {
-            Ok(c) => c,
-            Err(e) => return usage_error(e),
-        },
-        None => Config::default(),
+    let mut settings = match settings_for(&args.input) {
+        Ok(s) => s,
+        Err(e) => return usage_error(e),
     };
     for selector in args.select.iter().chain(&args.ignore) {
         if !rules::all()
@@ -208,22 +191,18 @@ fn run_check(args: CheckArgs) -> ExitCode {
             ));
         }
     }
+    let lint = &mut settings.config.lint;
     if !args.select.is_empty() {
-        config.lint.select = Some(args.select.clone());
+        lint.select = Some(args.select.clone());
     }
-    config.lint.ignore.extend(args.ignore.iter().cloned());
+    lint.ignore.extend(args.ignore.iter().cloned());
     let fail_level = args
         .fail_level
         .as_deref()
-        .or(config.lint.fail_level.as_deref())
+        .or(lint.fail_level.as_deref())
         .and_then(Severity::parse)
         .unwrap_or(Severity::Error);
-    let settings = Settings {
-        config,
-        namespace: args.namespace.clone(),
-        strict_hosts: args.strict_hosts,
-    };
-    let checked = match check::check_paths(&args.paths, &settings) {
+    let checked = match check::check_paths(&args.input.paths, &settings) {
         Ok(c) => c,
         Err(e) => return usage_error(e),
     };
