@@ -5,6 +5,7 @@
 //! Kubernetes ConfigMap volume's `..data` symlink swap, where the file's inode changes.
 
 use std::fmt;
+use std::io::Read as _;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -55,10 +56,32 @@ pub fn identity(path: &Path) -> Option<FileIdentity> {
     })
 }
 
+/// The largest table file the proxy reads (a 100,000-route table is about 34 MB).
+pub const MAX_TABLE_BYTES: u64 = 1 << 30;
+
 /// Reads and validates the table file fully.
+///
+/// The file is read, not memory-mapped: a mapped file that someone truncates or rewrites in
+/// place (`cp` over it) would fault or change under the validated table, while a read copy
+/// cannot. It is read once, straight into aligned memory, and validated there.
 pub fn read_table(path: &Path) -> Result<Loaded, TableError> {
-    let bytes = std::fs::read(path).map_err(|e| TableError::Read(path.to_owned(), e))?;
-    Loaded::from_bytes(&bytes).map_err(|e| TableError::Invalid(path.to_owned(), e))
+    let read_error = |e: std::io::Error| TableError::Read(path.to_owned(), e);
+    let mut file = std::fs::File::open(path).map_err(read_error)?;
+    let len = file.metadata().map_err(read_error)?.len();
+    if len > MAX_TABLE_BYTES {
+        return Err(read_error(std::io::Error::other(format!(
+            "{len} bytes is over the {MAX_TABLE_BYTES}-byte limit for a table"
+        ))));
+    }
+    let mut bytes = mesh_table::AlignedBytes::zeroed(len as usize);
+    file.read_exact(bytes.as_mut_bytes()).map_err(read_error)?;
+    // A file that grew while it was read is not the one that was measured.
+    if file.read(&mut [0u8; 1]).map_err(read_error)? != 0 {
+        return Err(read_error(std::io::Error::other(
+            "the file changed while it was read",
+        )));
+    }
+    Loaded::from_aligned(Arc::new(bytes)).map_err(|e| TableError::Invalid(path.to_owned(), e))
 }
 
 /// Reads, validates and swaps in the table; a bad one is refused, logged and counted.

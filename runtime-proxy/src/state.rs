@@ -24,13 +24,21 @@ pub struct Loaded {
 impl Loaded {
     /// Validates `bytes` with the checked loader and builds fresh cluster state.
     pub fn from_bytes(bytes: &[u8]) -> Result<Loaded, LoadError> {
-        let table = Table::load_owned(bytes)?;
+        Loaded::from_aligned(std::sync::Arc::new(mesh_table::AlignedBytes::new(bytes)))
+    }
+
+    /// [`Loaded::from_bytes`] without a copy, for bytes already in aligned memory.
+    pub fn from_aligned(
+        bytes: std::sync::Arc<mesh_table::AlignedBytes>,
+    ) -> Result<Loaded, LoadError> {
+        let size = bytes.len();
+        let table = Table::load_shared(bytes)?;
         let clusters = table.clusters().map(ClusterState::new).collect();
         Ok(Loaded {
             table,
             clusters,
             loaded_at: SystemTime::now(),
-            size: bytes.len(),
+            size,
         })
     }
 

@@ -256,6 +256,20 @@ impl AlignedBytes {
         }
     }
 
+    /// `len` zero bytes at an aligned address, to read a file into with
+    /// [`AlignedBytes::as_mut_bytes`]: one copy from the page cache, none after.
+    pub fn zeroed(len: usize) -> AlignedBytes {
+        let buf = vec![0u8; len + 7];
+        let start = buf.as_ptr().align_offset(8).min(7);
+        AlignedBytes { buf, start, len }
+    }
+
+    /// The bytes, writable (before the table is loaded from them).
+    pub fn as_mut_bytes(&mut self) -> &mut [u8] {
+        let (start, len) = (self.start, self.len);
+        self.buf.get_mut(start..start + len).unwrap_or(&mut [])
+    }
+
     /// The bytes, starting at an 8-byte aligned address.
     pub fn as_bytes(&self) -> &[u8] {
         self.buf

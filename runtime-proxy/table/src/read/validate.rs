@@ -188,12 +188,124 @@ fn section_table(bytes: &[u8]) -> Result<[SectionInfo; Section::ALL.len()], Load
     Ok(infos)
 }
 
+/// One field's check, resolved once per section into a branch-free form: with `v` the field
+/// and `n` the next field, the field is good when
+/// `((v + (n & next_mask) + 1) & wrap_mask) <= limit` (in u64).
+///
+/// - a plain field: `limit = u64::MAX`;
+/// - `value <= max`: `limit = max + 1`; `value < count`: `limit = count`;
+/// - optional (`NONE` allowed): `wrap_mask = u32::MAX`, so `NONE + 1` wraps to 0;
+/// - a range `value + len <= limit`: `next_mask = u64::MAX`, `limit = limit + 1`.
+#[derive(Clone, Copy)]
+struct Bound {
+    next_mask: u64,
+    wrap_mask: u64,
+    limit: u64,
+}
+
+impl Bound {
+    /// `value < limit`.
+    fn plain(limit: u64) -> Bound {
+        Bound {
+            next_mask: 0,
+            wrap_mask: u64::MAX,
+            limit,
+        }
+    }
+
+    /// `value == NONE || value < limit`.
+    fn optional(limit: u64) -> Bound {
+        Bound {
+            next_mask: 0,
+            wrap_mask: u64::from(u32::MAX),
+            limit,
+        }
+    }
+
+    /// `value + next <= limit`.
+    fn range(limit: u64) -> Bound {
+        Bound {
+            next_mask: u64::MAX,
+            wrap_mask: u64::MAX,
+            limit: limit + 1,
+        }
+    }
+
+    #[inline]
+    fn passes(self, value: u64, next: u64) -> bool {
+        ((value + (next & self.next_mask) + 1) & self.wrap_mask) <= self.limit
+    }
+}
+
+fn bound(table: &Table<'_>, kind: FieldKind) -> Bound {
+    match kind {
+        FieldKind::Plain | FieldKind::Len => Bound::plain(u64::MAX),
+        FieldKind::Max(max) => Bound::plain(u64::from(max) + 1),
+        FieldKind::OptMax(max) => Bound::optional(u64::from(max) + 1),
+        FieldKind::Str => Bound::plain(u64::from(table.count(Section::Strings))),
+        FieldKind::OptStr => Bound::optional(u64::from(table.count(Section::Strings))),
+        FieldKind::OptBlob => Bound::optional(u64::from(table.count(Section::Blobs))),
+        FieldKind::Ref(target) => Bound::plain(u64::from(table.count(target))),
+        FieldKind::OptRef(target) => Bound::optional(u64::from(table.count(target))),
+        FieldKind::Start(target) => Bound::range(u64::from(table.count(target))),
+        FieldKind::ByteStart(target) => Bound::range(table.section(target).len() as u64),
+    }
+}
+
+/// Every field of every record of `section` against its kind. A fast, branch-free pass finds
+/// the first bad record; [`check_record`] then says what is wrong with it.
 fn check_fields(
     table: &Table<'_>,
     section: Section,
     schema: &[FieldKind],
 ) -> Result<(), LoadError> {
-    for idx in 0..table.count(section) {
+    let n = schema.len();
+    let mut bounds: Vec<Bound> = schema.iter().map(|&kind| bound(table, kind)).collect();
+    if let Some(last) = bounds.last_mut() {
+        // The last field has no next field (the record-level check reads it as 0).
+        last.next_mask = 0;
+    }
+    let size = section.record_size();
+    let records = table.section(section);
+    let count = table.count(section) as usize;
+    if n == 0 || size != n * 4 || records.len() < count.saturating_mul(size) {
+        // The section table guarantees these; check record by record rather than trust it.
+        return (0..table.count(section))
+            .try_for_each(|idx| check_record(table, section, schema, idx));
+    }
+    for (idx, record) in records.chunks_exact(size).take(count).enumerate() {
+        let word = |i: usize| -> u64 {
+            record
+                .get(i * 4..i * 4 + 4)
+                .and_then(|b| b.try_into().ok())
+                .map_or(0, |b| u64::from(u32::from_le_bytes(b)))
+        };
+        let mut over = false;
+        for (i, bound) in bounds.iter().enumerate() {
+            over |= !bound.passes(word(i), word((i + 1).min(n - 1)));
+        }
+        if over {
+            let idx = idx as u32;
+            check_record(table, section, schema, idx)?;
+            return Err(LoadError::Field {
+                section: section.name(),
+                record: u64::from(idx),
+                field: 0,
+                problem: "a field is out of range".to_owned(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// One record against its schema, with a message for the first bad field.
+fn check_record(
+    table: &Table<'_>,
+    section: Section,
+    schema: &[FieldKind],
+    idx: u32,
+) -> Result<(), LoadError> {
+    {
         let rec = table.rec(section, idx);
         for (field, kind) in schema.iter().enumerate() {
             let value = rec.get(field);
@@ -419,4 +531,54 @@ fn load_dfas<'a>(table: &Table<'a>) -> Result<Vec<DFA<&'a [u32]>>, LoadError> {
         dfas.push(dfa);
     }
     Ok(dfas)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Bound;
+    use crate::format::NONE;
+
+    /// The branch-free form says the same as the plain definitions, at every edge.
+    #[test]
+    fn bounds_agree_with_their_definitions() {
+        let limits = [0u32, 1, 2, 7, 1000, NONE - 1, NONE];
+        let values = [
+            0u32,
+            1,
+            2,
+            6,
+            7,
+            8,
+            999,
+            1000,
+            1001,
+            NONE - 2,
+            NONE - 1,
+            NONE,
+        ];
+        for &limit in &limits {
+            let l = u64::from(limit);
+            for &v in &values {
+                let x = u64::from(v);
+                assert_eq!(Bound::plain(l).passes(x, 0), x < l, "{v} < {limit}");
+                assert_eq!(Bound::plain(l + 1).passes(x, 0), x <= l, "{v} <= {limit}");
+                assert_eq!(
+                    Bound::optional(l).passes(x, 0),
+                    v == NONE || x < l,
+                    "{v} none or < {limit}"
+                );
+                for &next in &values {
+                    let n = u64::from(next);
+                    assert_eq!(
+                        Bound::range(l).passes(x, n),
+                        x + n <= l,
+                        "{v}+{next} <= {limit}"
+                    );
+                    // The next field matters to ranges only.
+                    assert_eq!(Bound::plain(l).passes(x, n), x < l);
+                }
+            }
+        }
+        assert!(Bound::plain(u64::MAX).passes(u64::from(NONE), u64::from(NONE)));
+    }
 }
