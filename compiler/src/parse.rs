@@ -257,7 +257,13 @@ fn span_of(span: &granit_parser::Span) -> Span {
 
 impl Builder<'_> {
     fn next<'t>(&mut self, events: &mut Events<'t>) -> Result<(Event<'t>, Span), Stop> {
-        match events.next_event() {
+        // Comments are presentation, not data: the parser reports them (the `comments`
+        // feature is on in every build) and the tree leaves them out.
+        let mut next = events.next_event();
+        while let Some(Ok((Event::Comment(..), _))) = next {
+            next = events.next_event();
+        }
+        match next {
             Some(Ok((event, span))) => Ok((event, span_of(&span))),
             Some(Err(e)) => {
                 let offset = e.marker().byte_offset().unwrap_or(0) as u32;
