@@ -15,3 +15,12 @@ if [ ! -s "$deps/sarif-2.1.0.json" ]; then
   cp "$tmp/package/lib/schemas/sarif-2.1.0-rtm.5.json" "$deps/sarif-2.1.0.json"
   rm -rf "$tmp"
 fi
+
+# Prometheus and promtool, for the observability tests (a real server scrapes mesh-proxy).
+# The tests start their own server on a free loopback port; the package's service is not used.
+if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+fi

@@ -1,4 +1,5 @@
-//! The admin listener: liveness, readiness and a JSON summary of the loaded table.
+//! The admin listener: liveness and readiness probes, Prometheus metrics, and a JSON summary
+//! of the loaded table.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -8,12 +9,14 @@ use std::time::UNIX_EPOCH;
 use http::{Method, Request, Response, header};
 use hyper::body::Incoming;
 
+use crate::observe::Observer;
 use crate::proxy::{Body, local_response};
 use crate::reload::hex;
 use crate::state::Shared;
 
 pub async fn handle(
     shared: Arc<Shared>,
+    observer: Arc<Observer>,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {
     if req.method() != Method::GET && req.method() != Method::HEAD {
@@ -24,6 +27,18 @@ pub async fn handle(
         // The proxy only starts serving once a table validated, and a later bad table never
         // replaces a good one, so a running proxy always has a table.
         "/healthz/ready" => local_response(200, "ready\n"),
+        "/metrics" => match observer.metrics() {
+            Some(metrics) => {
+                let (text, content_type) = metrics.render();
+                let mut response = local_response(200, text);
+                response.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    header::HeaderValue::from_static(content_type),
+                );
+                response
+            }
+            None => local_response(404, "metrics are off (--metrics off)\n"),
+        },
         "/table" => {
             let mut response = local_response(200, table_json(&shared));
             response.headers_mut().insert(

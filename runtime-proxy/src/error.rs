@@ -41,10 +41,14 @@ impl ProxyError {
         }
     }
 
-    /// Classifies a client error: connect failures are told apart from resets.
+    /// Classifies a client error: connect failures are told apart from resets, and both
+    /// from a request body that failed on the client's side (a malformed chunked upload, a
+    /// client gone mid-upload), which is no fault of the upstream.
     pub fn from_client(error: &hyper_util::client::legacy::Error) -> ProxyError {
         let kind = if error.is_connect() {
             ErrorKind::ConnectFailure
+        } else if request_body_failed(error) {
+            ErrorKind::DownstreamBody
         } else {
             ErrorKind::Reset
         };
@@ -94,6 +98,22 @@ impl ProxyError {
                 _ => false,
             }
     }
+}
+
+/// hyper reports a failing request body as a "user body" error whose cause is the body's own
+/// error; the proxy's request bodies are the client's, so that is a downstream failure.
+fn request_body_failed(error: &hyper_util::client::legacy::Error) -> bool {
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if let Some(hyper_error) = cause.downcast_ref::<hyper::Error>()
+            && hyper_error.is_user()
+            && std::error::Error::source(hyper_error).is_some()
+        {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
 }
 
 impl fmt::Display for ProxyError {

@@ -123,9 +123,10 @@ pub enum TryOutcome {
 
 /// Records a try's outcome and ejects the endpoint when a consecutive-error threshold is hit,
 /// for base ejection time × times ejected, unless that would exceed max ejection percent.
-pub fn record_outcome(cluster: &ClusterState, endpoint_idx: usize, outcome: TryOutcome) {
+/// Returns whether this outcome ejected the endpoint.
+pub fn record_outcome(cluster: &ClusterState, endpoint_idx: usize, outcome: TryOutcome) -> bool {
     let Some(endpoint) = cluster.endpoints.get(endpoint_idx) else {
-        return;
+        return false;
     };
     let (is_5xx, is_gateway) = match outcome {
         TryOutcome::Status(code) => (code >= 500, matches!(code, 502..=504)),
@@ -134,7 +135,7 @@ pub fn record_outcome(cluster: &ClusterState, endpoint_idx: usize, outcome: TryO
     if !is_5xx {
         endpoint.consecutive_5xx.store(0, Ordering::Relaxed);
         endpoint.consecutive_gateway.store(0, Ordering::Relaxed);
-        return;
+        return false;
     }
     let n_5xx = endpoint.consecutive_5xx.fetch_add(1, Ordering::Relaxed) + 1;
     let n_gateway = if is_gateway {
@@ -144,26 +145,25 @@ pub fn record_outcome(cluster: &ClusterState, endpoint_idx: usize, outcome: TryO
         0
     };
     let Some(outlier) = cluster.outlier else {
-        return;
+        return false;
     };
     let tripped = outlier.consecutive_5xx.is_some_and(|t| t > 0 && n_5xx >= t)
         || outlier
             .consecutive_gateway_errors
             .is_some_and(|t| t > 0 && n_gateway >= t);
-    if tripped {
-        eject(
+    tripped
+        && eject(
             cluster,
             endpoint,
             outlier.base_ejection_ms,
             outlier.max_ejection_percent,
-        );
-    }
+        )
 }
 
-fn eject(cluster: &ClusterState, endpoint: &EndpointState, base_ms: u32, max_percent: u32) {
+fn eject(cluster: &ClusterState, endpoint: &EndpointState, base_ms: u32, max_percent: u32) -> bool {
     let now = now_ms();
     if !endpoint.is_healthy(now) {
-        return;
+        return false;
     }
     let ejected = cluster
         .endpoints
@@ -172,7 +172,7 @@ fn eject(cluster: &ClusterState, endpoint: &EndpointState, base_ms: u32, max_per
         .count();
     // Istio: never eject more than maxEjectionPercent of the endpoints.
     if (ejected + 1) * 100 > cluster.endpoints.len() * max_percent as usize {
-        return;
+        return false;
     }
     let times = endpoint.times_ejected.fetch_add(1, Ordering::Relaxed) + 1;
     let until = now + u64::from(base_ms) * u64::from(times);
@@ -180,6 +180,7 @@ fn eject(cluster: &ClusterState, endpoint: &EndpointState, base_ms: u32, max_per
     endpoint.consecutive_5xx.store(0, Ordering::Relaxed);
     endpoint.consecutive_gateway.store(0, Ordering::Relaxed);
     tracing::info!(endpoint = %endpoint.authority, until_ms = until, "outlier ejected");
+    true
 }
 
 #[cfg(test)]

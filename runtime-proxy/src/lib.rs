@@ -1,22 +1,25 @@
 //! mesh-proxy: serves HTTP from a compiled meshc routing table, with hot reload.
 //!
-//! Phases of a request (one function each): listener (`serve_listener`) -> route, fault and
+//! Phases of a request (one function each): listener (`listener.rs`) -> route, fault and
 //! action (`proxy.rs`) -> split and upstream with retries (`lb.rs`, `upstream.rs`) -> observe
 //! (`observe.rs`). The table and its per-cluster state live in one `ArcSwap` (`state.rs`),
 //! replaced whole by `reload.rs`; `admin.rs` serves health and table facts.
 
+mod accesslog;
 mod admin;
 mod error;
 mod headers;
 mod lb;
+mod listener;
+mod metrics;
 mod observe;
 mod proxy;
 mod reload;
 mod rng;
 mod state;
+mod trace;
 mod upstream;
 
-use std::convert::Infallible;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -25,20 +28,18 @@ use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use http::{Request, Response};
-use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
+pub use accesslog::AccessLogTarget;
 pub use error::{ErrorKind, ProxyError, Side};
-pub use observe::{Flags, RequestFacts};
+pub use listener::{Limits, raise_open_file_limit};
+pub use observe::{Flags, ObserveConfig, Protocol, Reporter, RequestFacts};
 pub use proxy::Body;
 pub use reload::TableError;
 pub use state::{Loaded, Shared};
+pub use trace::traces_url;
 
 /// How to run the proxy.
 #[derive(Clone, Debug)]
@@ -50,6 +51,10 @@ pub struct Config {
     pub grace: Duration,
     /// How often the table file's identity is checked.
     pub poll_interval: Duration,
+    /// Bounds on downstream connections (both listeners).
+    pub limits: Limits,
+    /// Metrics, access log and traces.
+    pub observe: ObserveConfig,
 }
 
 impl Config {
@@ -61,6 +66,8 @@ impl Config {
             admin: SocketAddr::from(([127, 0, 0, 1], 15000)),
             grace: Duration::from_secs(5),
             poll_interval: Duration::from_millis(500),
+            limits: Limits::default(),
+            observe: ObserveConfig::default(),
         }
     }
 }
@@ -70,6 +77,8 @@ impl Config {
 pub enum StartError {
     Table(TableError),
     Bind(&'static str, SocketAddr, std::io::Error),
+    /// The access log could not be opened.
+    Observe(String),
 }
 
 impl fmt::Display for StartError {
@@ -77,6 +86,7 @@ impl fmt::Display for StartError {
         match self {
             StartError::Table(e) => write!(f, "{e}"),
             StartError::Bind(what, addr, e) => write!(f, "cannot listen for {what} on {addr}: {e}"),
+            StartError::Observe(e) => write!(f, "cannot start telemetry: {e}"),
         }
     }
 }
@@ -128,6 +138,8 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         reloads_ok: AtomicU64::new(0),
         reloads_failed: AtomicU64::new(0),
     });
+    // Each downstream connection is a file descriptor; the default soft limit is often 1,024.
+    listener::raise_open_file_limit(&config.limits);
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|e| StartError::Bind("traffic", config.listen, e))?;
@@ -143,22 +155,33 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
 
     let (shutdown, shutdown_rx) = watch::channel(false);
     let reload_now = Arc::new(Notify::new());
+    let (observer, telemetry) = observe::Observer::start(
+        &config.observe,
+        shared.clone(),
+        shutdown_rx.clone(),
+        config.grace,
+    )
+    .map_err(StartError::Observe)?;
+    let observer = Arc::new(observer);
     let proxy = Arc::new(proxy::Proxy {
         shared: shared.clone(),
-        client: upstream::new_client(),
+        client: upstream::new_client(observer.connections()),
+        observer: observer.clone(),
     });
-    let traffic = tokio::spawn(serve_listener(
+    let traffic = tokio::spawn(listener::serve_listener(
         listener,
         move |req, peer| proxy::handle(proxy.clone(), req, peer),
         shutdown_rx.clone(),
         config.grace,
+        config.limits.clone(),
     ));
     let admin_shared = shared.clone();
-    let admin = tokio::spawn(serve_listener(
+    let admin = tokio::spawn(listener::serve_listener(
         admin_listener,
-        move |req, _peer| admin::handle(admin_shared.clone(), req),
+        move |req, _peer| admin::handle(admin_shared.clone(), observer.clone(), req),
         shutdown_rx.clone(),
         config.grace,
+        config.limits.clone(),
     ));
     let watcher = tokio::spawn(reload::watch_table(
         shared.clone(),
@@ -174,53 +197,9 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         shared,
         reload_now,
         shutdown,
-        tasks: vec![traffic, admin, watcher],
+        tasks: [traffic, admin, watcher]
+            .into_iter()
+            .chain(telemetry)
+            .collect(),
     })
-}
-
-/// The listener phase: accept connections (HTTP/1.1 or h2c) until shutdown, then drain.
-async fn serve_listener<F, Fut>(
-    listener: TcpListener,
-    service: F,
-    mut shutdown: watch::Receiver<bool>,
-    grace: Duration,
-) where
-    F: Fn(Request<Incoming>, SocketAddr) -> Fut + Clone + Send + Sync + 'static,
-    Fut: Future<Output = Result<Response<Body>, Infallible>> + Send + 'static,
-{
-    let builder = auto::Builder::new(TokioExecutor::new());
-    let graceful = GracefulShutdown::new();
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, peer) = match accepted {
-                    Ok(accepted) => accepted,
-                    Err(error) => {
-                        // Usually out of file descriptors: back off instead of spinning.
-                        tracing::warn!(%error, "downstream accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                let _ = stream.set_nodelay(true);
-                let service = service.clone();
-                let svc = hyper::service::service_fn(move |req| service(req, peer));
-                let connection = builder.serve_connection(TokioIo::new(stream), svc).into_owned();
-                let connection = graceful.watch(connection);
-                tokio::spawn(async move {
-                    if let Err(error) = connection.await {
-                        tracing::debug!(%error, "downstream connection ended with an error");
-                    }
-                });
-            }
-            _ = shutdown.changed() => break,
-        }
-    }
-    drop(listener);
-    if tokio::time::timeout(grace, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!("grace period over with requests still in flight");
-    }
 }

@@ -16,7 +16,7 @@ use hyper::body::Incoming;
 use mesh_table::{Abort, ActionDecision, Decision, RedirectView, RequestView, RouteDecision};
 
 use crate::headers::{self, HeaderMapView};
-use crate::observe::{Flags, RequestFacts, observe};
+use crate::observe::{self, Flags, Observer, RequestFacts};
 use crate::rng;
 use crate::state::{Loaded, Shared};
 use crate::upstream::{self, UpstreamClient};
@@ -28,21 +28,21 @@ pub type Body = BoxBody<Bytes, hyper::Error>;
 pub struct Proxy {
     pub shared: Arc<Shared>,
     pub client: UpstreamClient,
+    pub observer: Arc<Observer>,
 }
 
-/// The service function: runs the phases, then the observe hook.
+/// The service function: runs the phases, then the observe hook (which records when the
+/// response body has been sent).
 pub async fn handle(
     proxy: Arc<Proxy>,
-    req: Request<Incoming>,
+    mut req: Request<Incoming>,
     peer: SocketAddr,
 ) -> Result<Response<Body>, Infallible> {
     // The request keeps this Arc (table and cluster state) to the end, whatever reloads do.
     let loaded = proxy.shared.current.load_full();
-    let mut facts = RequestFacts::new(loaded.clone(), req.method().clone());
+    let mut facts = proxy.observer.begin(loaded.clone(), &mut req, peer);
     let response = route(&proxy, &loaded, req, peer, &mut facts).await;
-    facts.status = response.status().as_u16();
-    observe(&facts);
-    Ok(response)
+    Ok(observe::finish(&proxy.observer, facts, response))
 }
 
 /// A response made by the proxy itself.
@@ -136,6 +136,10 @@ async fn route(
         return response;
     }
 
+    if let ActionDecision::Forward { cluster, .. } = &decision.action {
+        // Known before the fault phase, so aborted and delayed requests count for it.
+        facts.cluster = Some(cluster.id());
+    }
     if let Some(response) = fault(&decision, facts).await {
         return response;
     }
@@ -149,7 +153,6 @@ async fn route(
             destination,
             cluster,
         } => {
-            facts.cluster = Some(cluster.id());
             let request = upstream::Forward {
                 loaded,
                 decision: &decision,

@@ -6,6 +6,7 @@
 //! [`REPLAY_LIMIT`] with a known length are buffered and replayed; others stream and get one
 //! try.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
@@ -24,7 +25,8 @@ use tokio::time::Instant;
 use crate::error::{ErrorKind, ProxyError, retriable_status};
 use crate::headers;
 use crate::lb::{self, PickInput, TryOutcome};
-use crate::observe::{Flags, RequestFacts};
+use crate::metrics::{ConnectionCounters, CountingConnector};
+use crate::observe::{self, Flags, RequestFacts};
 use crate::proxy::{Body, Proxy, full, local_response};
 use crate::rng;
 use crate::state::{ClusterState, Loaded};
@@ -36,10 +38,11 @@ const DEFAULT_BACKOFF_MS: u32 = 25;
 /// Mirrors are fire-and-forget, but not forever.
 const MIRROR_TIMEOUT: Duration = Duration::from_secs(10);
 
-pub type UpstreamClient = Client<HttpConnector, Body>;
+pub type UpstreamClient = Client<CountingConnector, Body>;
 
-/// The pooled HTTP/1.1 client for all upstreams; it keeps our `Host` header as it is.
-pub fn new_client() -> UpstreamClient {
+/// The pooled HTTP/1.1 client for all upstreams; it keeps our `Host` header as it is, and
+/// counts the connections it opens.
+pub fn new_client(connections: Arc<ConnectionCounters>) -> UpstreamClient {
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
     connector.set_connect_timeout(Some(Duration::from_secs(5)));
@@ -48,7 +51,7 @@ pub fn new_client() -> UpstreamClient {
         .pool_max_idle_per_host(256)
         .pool_timer(TokioTimer::new())
         .set_host(false)
-        .build(connector)
+        .build(CountingConnector::new(connector, connections))
 }
 
 /// What the route phase decided for a forwarded request.
@@ -86,7 +89,7 @@ impl Drop for InFlight<'_> {
 /// The request body: buffered (replayable) or streamed (one try).
 enum RequestBody {
     Replay(Bytes),
-    Stream(Option<Incoming>),
+    Stream(Option<Body>),
 }
 
 impl RequestBody {
@@ -94,7 +97,7 @@ impl RequestBody {
         match self {
             RequestBody::Replay(bytes) => full(bytes.clone()),
             RequestBody::Stream(stream) => match stream.take() {
-                Some(body) => body.boxed(),
+                Some(body) => body,
                 None => Empty::new().map_err(|never| match never {}).boxed(),
             },
         }
@@ -159,6 +162,7 @@ pub async fn forward(
     let scheme = parts.uri.scheme_str().unwrap_or("http").to_owned();
     headers::strip_hop_by_hop(&mut parts.headers);
     headers::add_forwarding(&mut parts.headers, peer.ip(), &scheme, random);
+    facts.trace.inject(&mut parts.headers);
     headers::apply_ops(&mut parts.headers, route.request_headers());
     headers::apply_ops(&mut parts.headers, destination.request_headers());
     let upstream_authority = route
@@ -206,7 +210,11 @@ pub async fn forward(
             None => collect.await,
         };
         match collected {
-            Ok(collected) => RequestBody::Replay(collected.to_bytes()),
+            Ok(collected) => {
+                let bytes = collected.to_bytes();
+                facts.bytes_received = bytes.len() as u64;
+                RequestBody::Replay(bytes)
+            }
             Err(e) => {
                 facts.flags.set(Flags::DPE);
                 let error = ProxyError::new(ErrorKind::DownstreamBody, e);
@@ -214,7 +222,7 @@ pub async fn forward(
             }
         }
     } else {
-        RequestBody::Stream(Some(body))
+        RequestBody::Stream(Some(observe::count_request_body(body, facts)))
     };
 
     let retry = route.retry();
@@ -265,7 +273,9 @@ pub async fn forward(
         match result {
             Ok(response) => {
                 let status = response.status().as_u16();
-                lb::record_outcome(state, endpoint_idx, TryOutcome::Status(status));
+                if lb::record_outcome(state, endpoint_idx, TryOutcome::Status(status)) {
+                    facts.ejections += 1;
+                }
                 let grpc_status = response
                     .headers()
                     .get("grpc-status")
@@ -286,7 +296,13 @@ pub async fn forward(
                 return respond(response, &route, &destination);
             }
             Err(error) => {
-                lb::record_outcome(state, endpoint_idx, TryOutcome::LocalFailure);
+                // A request body that failed on the client's side says nothing about the
+                // endpoint.
+                if error.kind != ErrorKind::DownstreamBody
+                    && lb::record_outcome(state, endpoint_idx, TryOutcome::LocalFailure)
+                {
+                    facts.ejections += 1;
+                }
                 tracing::debug!(%error, attempt, "upstream try failed");
                 if error.kind == ErrorKind::RouteTimeout {
                     facts.flags.set(Flags::UT);
@@ -310,6 +326,10 @@ pub async fn forward(
                     ErrorKind::ConnectFailure => {
                         facts.flags.set(Flags::UF);
                         local_response(503, format!("{error}\n"))
+                    }
+                    ErrorKind::DownstreamBody => {
+                        facts.flags.set(Flags::DPE);
+                        local_response(400, format!("{error}\n"))
                     }
                     _ => {
                         facts.flags.set(Flags::UR);
