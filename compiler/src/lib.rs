@@ -8,9 +8,13 @@ pub mod check;
 pub mod compile;
 pub mod config;
 pub mod demo;
+#[cfg(feature = "deploy")]
+pub mod deploy;
 pub mod diagnostic;
+pub mod diff;
 pub mod emit;
 pub mod explain;
+pub mod graph;
 pub mod load;
 pub mod lower;
 pub mod parse;
