@@ -150,6 +150,22 @@ pub struct Rule {
     pub doc: &'static str,
 }
 
+/// The rule list as a Markdown table (code, name, severity, summary), as docs/rules.md and
+/// the README show it.
+pub fn summary_markdown() -> String {
+    let mut out = String::from("| code | name | severity | summary |\n|---|---|---|---|\n");
+    for rule in all() {
+        out.push_str(&format!(
+            "| {} | `{}` | {} | {} |\n",
+            rule.code,
+            rule.name,
+            rule.severity.as_str(),
+            rule.summary
+        ));
+    }
+    out
+}
+
 /// Every rule, in code order.
 pub fn all() -> &'static [&'static Rule] {
     static ALL: &[&Rule] = &[
