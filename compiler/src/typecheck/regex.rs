@@ -20,6 +20,9 @@ pub const MAX_LENGTH: usize = 1024;
 const MAX_REPEAT: u32 = 1000;
 /// Past this many NFA states the matcher gives up (answers unknown).
 const MAX_STATES: usize = 20_000;
+/// Past this many character ranges in all its classes the matcher gives up too: a Unicode
+/// class such as `\w` has about 770 ranges, and `\w{1000}` copies them a thousand times.
+const MAX_RANGES: usize = 100_000;
 
 /// Why a pattern is not a valid RE2 regex for Istio.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -74,6 +77,11 @@ pub fn check_re2(pattern: &str) -> Result<(), Re2Error> {
         .parse(pattern)
         .map_err(|e| Re2Error::Invalid(tidy(&e.kind().to_string())))?;
     walk(&ast)?;
+    if !nested_repeats_fit(&ast, MAX_REPEAT) {
+        return Err(Re2Error::Invalid(format!(
+            "nested counted repetitions multiply past {MAX_REPEAT} copies: RE2 rejects it"
+        )));
+    }
     // Unknown Unicode class names and the like surface when translating.
     if let Err(e) = regex_syntax::hir::translate::TranslatorBuilder::new()
         .build()
@@ -153,6 +161,33 @@ fn possessive(pattern: &str) -> bool {
         prev = Some(c);
     }
     false
+}
+
+/// RE2 (`RepetitionWalker` in parse.cc) and Go's `regexp` refuse nested counted
+/// repetitions whose counts multiply past 1000: `(a{100}){100}` stands for 10,000 copies of
+/// `a`, and its automaton grows with the product (hundreds of MB for `(a{1000}){1000}`).
+/// The budget is divided by each enclosing count, as RE2 does.
+fn nested_repeats_fit(ast: &Ast, budget: u32) -> bool {
+    match ast {
+        Ast::Repetition(rep) => {
+            // RE2 divides by the maximum, or by the minimum when there is no maximum.
+            let count = match rep.op.kind {
+                RepetitionKind::ZeroOrOne | RepetitionKind::OneOrMore => 1,
+                RepetitionKind::ZeroOrMore => 0,
+                RepetitionKind::Range(
+                    RepetitionRange::Exactly(n)
+                    | RepetitionRange::AtLeast(n)
+                    | RepetitionRange::Bounded(_, n),
+                ) => n,
+            };
+            let left = budget.checked_div(count).unwrap_or(budget);
+            left > 0 && nested_repeats_fit(&rep.ast, left)
+        }
+        Ast::Group(group) => nested_repeats_fit(&group.ast, budget),
+        Ast::Alternation(alt) => alt.asts.iter().all(|a| nested_repeats_fit(a, budget)),
+        Ast::Concat(cat) => cat.asts.iter().all(|a| nested_repeats_fit(a, budget)),
+        _ => true,
+    }
 }
 
 fn walk(ast: &Ast) -> Result<(), Re2Error> {
@@ -262,7 +297,7 @@ impl Matcher {
             .parse(pattern)
             .ok()?;
         let mut program = Vec::new();
-        let program = compile(&hir, &mut program)
+        let program = compile(&hir, &mut program, &mut 0)
             .map(|()| {
                 program.push(Inst::Match);
                 program
@@ -375,7 +410,7 @@ fn universal(hir: &Hir) -> bool {
     }
 }
 
-fn compile(hir: &Hir, out: &mut Vec<Inst>) -> Option<()> {
+fn compile(hir: &Hir, out: &mut Vec<Inst>, ranges: &mut usize) -> Option<()> {
     if out.len() > MAX_STATES {
         return None;
     }
@@ -386,20 +421,26 @@ fn compile(hir: &Hir, out: &mut Vec<Inst>) -> Option<()> {
                 out.push(Inst::Chars(vec![(c, c)]));
             }
         }
-        HirKind::Class(Class::Unicode(class)) => out.push(Inst::Chars(
-            class
-                .ranges()
-                .iter()
-                .map(|r| (r.start(), r.end()))
-                .collect(),
-        )),
+        HirKind::Class(Class::Unicode(class)) => {
+            *ranges += class.ranges().len();
+            if *ranges > MAX_RANGES {
+                return None;
+            }
+            out.push(Inst::Chars(
+                class
+                    .ranges()
+                    .iter()
+                    .map(|r| (r.start(), r.end()))
+                    .collect(),
+            ))
+        }
         HirKind::Class(Class::Bytes(_)) => return None,
         HirKind::Look(look @ (Look::Start | Look::End)) => out.push(Inst::Look(*look)),
         HirKind::Look(_) => return None,
-        HirKind::Capture(c) => compile(&c.sub, out)?,
+        HirKind::Capture(c) => compile(&c.sub, out, ranges)?,
         HirKind::Concat(items) => {
             for item in items {
-                compile(item, out)?;
+                compile(item, out, ranges)?;
             }
         }
         HirKind::Alternation(items) => {
@@ -409,13 +450,13 @@ fn compile(hir: &Hir, out: &mut Vec<Inst>) -> Option<()> {
                 if i + 1 < items.len() {
                     let split = out.len();
                     out.push(Inst::Split(split + 1, 0));
-                    compile(item, out)?;
+                    compile(item, out, ranges)?;
                     jumps.push(out.len());
                     out.push(Inst::Jump(0));
                     let next = out.len();
                     out[split] = Inst::Split(split + 1, next);
                 } else {
-                    compile(item, out)?;
+                    compile(item, out, ranges)?;
                 }
             }
             let end = out.len();
@@ -425,13 +466,13 @@ fn compile(hir: &Hir, out: &mut Vec<Inst>) -> Option<()> {
         }
         HirKind::Repetition(rep) => {
             for _ in 0..rep.min {
-                compile(&rep.sub, out)?;
+                compile(&rep.sub, out, ranges)?;
             }
             match rep.max {
                 None => {
                     let split = out.len();
                     out.push(Inst::Split(split + 1, 0));
-                    compile(&rep.sub, out)?;
+                    compile(&rep.sub, out, ranges)?;
                     out.push(Inst::Jump(split));
                     let end = out.len();
                     out[split] = Inst::Split(split + 1, end);
@@ -441,7 +482,7 @@ fn compile(hir: &Hir, out: &mut Vec<Inst>) -> Option<()> {
                     for _ in rep.min..max {
                         splits.push(out.len());
                         out.push(Inst::Split(0, 0));
-                        compile(&rep.sub, out)?;
+                        compile(&rep.sub, out, ranges)?;
                     }
                     let end = out.len();
                     for s in splits {
@@ -511,6 +552,10 @@ mod tests {
             "\\C",
             "a{1001}",
             "a{2,1001}",
+            "(a{1000}){1000}",
+            "((a{10}){10}){11}",
+            "(a{2}){501}",
+            "(x{2}|y{1000}){2}",
             "(?x)a b",
             "\\<word\\>",
             "[a&&b]",
@@ -523,6 +568,9 @@ mod tests {
             "/api/v[0-9]+/.*",
             "(?i)abc",
             "a{1000}",
+            "(a{2}){500}",
+            "(a*){1000}",
+            "(a+b?){1000}",
             "\\d+",
             "\\pL+",
             "^/x$",
@@ -534,6 +582,16 @@ mod tests {
             assert_eq!(check_re2(good), Ok(()), "{good} should pass");
         }
         assert_eq!(check_re2(&"a".repeat(1025)), Err(Re2Error::TooLong(1025)));
+    }
+
+    #[test]
+    fn large_classes_make_the_matcher_give_up_instead_of_growing() {
+        // 1,000 copies of `\w` (about 770 ranges each) would be 6 MB of ranges.
+        let big = Matcher::new("\\w{1000}").unwrap();
+        assert_eq!(big.full_match(&"a".repeat(1000)), None);
+        let small = Matcher::new("\\w{10}").unwrap();
+        assert_eq!(small.full_match("abcdefghij"), Some(true));
+        assert_eq!(small.full_match("abc"), Some(false));
     }
 
     #[test]
