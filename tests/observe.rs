@@ -20,6 +20,7 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use mesh_e2e::service_entry;
 use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
@@ -96,20 +97,6 @@ async fn spawn_upstream(behaviour: Behaviour) -> Upstream {
         }
     });
     Upstream { addr }
-}
-
-fn service_entry(name: &str, endpoints: &[(&str, SocketAddr)]) -> String {
-    let mut yaml = format!(
-        "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata:\n  name: {name}\nspec:\n  hosts:\n  - {name}.default.svc.cluster.local\n  location: MESH_INTERNAL\n  resolution: STATIC\n  ports:\n  - number: 9080\n    name: http\n    protocol: HTTP\n  endpoints:\n"
-    );
-    for (version, addr) in endpoints {
-        yaml.push_str(&format!(
-            "  - address: 127.0.0.1\n    ports:\n      http: {}\n    labels:\n      app: {name}\n      version: {version}\n",
-            addr.port()
-        ));
-    }
-    yaml.push_str("---\n");
-    yaml
 }
 
 const RULES: &str = r#"apiVersion: networking.istio.io/v1

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -18,6 +18,7 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use mesh_e2e::{service_entry, write_atomically};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -110,20 +111,6 @@ async fn answer(behaviour: Behaviour, hit: u64, echoed: String) -> (u16, String)
             (200, "too late".to_owned())
         }
     }
-}
-
-fn service_entry(name: &str, endpoints: &[(&str, SocketAddr)]) -> String {
-    let mut yaml = format!(
-        "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata:\n  name: {name}\nspec:\n  hosts:\n  - {name}.default.svc.cluster.local\n  location: MESH_INTERNAL\n  resolution: STATIC\n  ports:\n  - number: 9080\n    name: http\n    protocol: HTTP\n  endpoints:\n"
-    );
-    for (version, addr) in endpoints {
-        yaml.push_str(&format!(
-            "  - address: 127.0.0.1\n    ports:\n      http: {}\n    labels:\n      version: {version}\n",
-            addr.port()
-        ));
-    }
-    yaml.push_str("---\n");
-    yaml
 }
 
 const REVIEWS_RULES: &str = r#"apiVersion: networking.istio.io/v1
@@ -602,13 +589,6 @@ impl World {
         config.grace = Duration::from_secs(2);
         mesh_proxy::start(config).await.expect("the proxy starts")
     }
-}
-
-/// Publishes a file the way a deployment should: write a temp file, then rename over.
-fn write_atomically(path: &Path, bytes: &[u8]) {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes).expect("write temp table");
-    std::fs::rename(&tmp, path).expect("rename table");
 }
 
 type TestClient = Client<HttpConnector, Empty<Bytes>>;

@@ -21,6 +21,7 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use mesh_e2e::{service_entry, write_atomically};
 use mesh_table::format::{CHECKSUM_OFFSET, HEADER_LEN, SECTION_ENTRY_LEN, Section};
 use mesh_table::hash::file_checksum;
 use serde_json::Value;
@@ -265,19 +266,15 @@ async fn closed_port() -> SocketAddr {
 // ---------------------------------------------------------------------------------------
 // Policies, tables and the proxy
 
-fn service_entry(name: &str, endpoints: &[SocketAddr]) -> String {
-    let mut yaml = format!(
-        "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata:\n  name: {name}\nspec:\n  hosts:\n  - {name}.default.svc.cluster.local\n  location: MESH_INTERNAL\n  resolution: STATIC\n  ports:\n  - number: 9080\n    name: http\n    protocol: HTTP\n  endpoints:\n"
-    );
-    for (i, addr) in endpoints.iter().enumerate() {
-        yaml.push_str(&format!(
-            "  - address: 127.0.0.1\n    ports:\n      http: {}\n    labels:\n      version: v{}\n",
-            addr.port(),
-            i + 1
-        ));
-    }
-    yaml.push_str("---\n");
-    yaml
+/// [`service_entry`] with the endpoints' versions numbered `v1`, `v2`, ...
+fn numbered_service_entry(name: &str, endpoints: &[SocketAddr]) -> String {
+    let versions: Vec<String> = (1..=endpoints.len()).map(|i| format!("v{i}")).collect();
+    let pairs: Vec<(&str, SocketAddr)> = versions
+        .iter()
+        .map(String::as_str)
+        .zip(endpoints.iter().copied())
+        .collect();
+    service_entry(name, &pairs)
 }
 
 /// A VirtualService for `host` with one rule named `default` (`extra` is YAML at the rule's
@@ -296,13 +293,6 @@ fn compile(policy: &str) -> Vec<u8> {
         checked.diagnostics
     );
     meshc::compile::build(&checked).expect("the test policy compiles")
-}
-
-/// Publishes a file the way a deployment should: write a temp file, then rename over.
-fn write_atomically(path: &Path, bytes: &[u8]) {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes).expect("write temp table");
-    std::fs::rename(&tmp, path).expect("rename table");
 }
 
 struct Proxy {
@@ -534,7 +524,7 @@ fn corruptions(good: &[u8]) -> Vec<(&'static str, Vec<u8>, &'static str)> {
 }
 
 fn reviews_policy(upstreams: &[SocketAddr; 3], default_subset: &str) -> String {
-    let mut policy = service_entry("reviews", upstreams);
+    let mut policy = numbered_service_entry("reviews", upstreams);
     policy.push_str(&format!(
         "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata:\n  name: reviews\nspec:\n  host: reviews\n  subsets:\n  - name: v1\n    labels:\n      version: v1\n  - name: v2\n    labels:\n      version: v2\n  - name: v3\n    labels:\n      version: v3\n---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata:\n  name: reviews\nspec:\n  hosts:\n  - reviews\n  http:\n  - name: default\n    route:\n    - destination:\n        host: reviews\n        subset: {default_subset}\n"
     ));
@@ -715,18 +705,21 @@ async fn faults() -> Faults {
     let dead = [closed_port().await, closed_port().await];
 
     let mut policy = String::new();
-    policy.push_str(&service_entry("refused", &[dead[0]]));
-    policy.push_str(&service_entry("refusednoretry", &[dead[0]]));
-    policy.push_str(&service_entry("reset", &[reset.addr]));
-    policy.push_str(&service_entry("midbody", &[mid_body.addr]));
-    policy.push_str(&service_entry("slow", &[slow.addr]));
-    policy.push_str(&service_entry("slowtry", &[slow_try.addr, fast.addr]));
-    policy.push_str(&service_entry("hang", &[hang.addr]));
-    policy.push_str(&service_entry(
+    policy.push_str(&numbered_service_entry("refused", &[dead[0]]));
+    policy.push_str(&numbered_service_entry("refusednoretry", &[dead[0]]));
+    policy.push_str(&numbered_service_entry("reset", &[reset.addr]));
+    policy.push_str(&numbered_service_entry("midbody", &[mid_body.addr]));
+    policy.push_str(&numbered_service_entry("slow", &[slow.addr]));
+    policy.push_str(&numbered_service_entry(
+        "slowtry",
+        &[slow_try.addr, fast.addr],
+    ));
+    policy.push_str(&numbered_service_entry("hang", &[hang.addr]));
+    policy.push_str(&numbered_service_entry(
         "half",
         &[dead[0], half_alive[0].addr, dead[1], half_alive[1].addr],
     ));
-    policy.push_str(&service_entry("alldead", &dead));
+    policy.push_str(&numbered_service_entry("alldead", &dead));
     let retry = |attempts: u32, on: &str| {
         format!("    retries:\n      attempts: {attempts}\n      retryOn: {on}\n")
     };
@@ -1051,7 +1044,7 @@ async fn oversized_heads_get_431() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn smuggling_attempts_never_reach_the_upstream() {
     let recorder = spawn_upstream(Behaviour::Recorder).await;
-    let mut policy = service_entry("echo", &[recorder.addr]);
+    let mut policy = numbered_service_entry("echo", &[recorder.addr]);
     policy.push_str(&virtual_service(
         "echo",
         "    retries:\n      attempts: 0\n",
@@ -1269,7 +1262,7 @@ async fn rapid_reset(addr: SocketAddr, pairs: u32) -> (u32, Option<u32>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http2_rapid_reset_gets_goaway_and_the_proxy_stays_up() {
     let slow = spawn_upstream(Behaviour::Slow("slow", 200)).await;
-    let mut policy = service_entry("slow", &[slow.addr]);
+    let mut policy = numbered_service_entry("slow", &[slow.addr]);
     policy.push_str(&virtual_service("slow", ""));
     let proxy = Proxy::start(&compile(&policy), mesh_proxy::Limits::default()).await;
     let addr = proxy.addr();
