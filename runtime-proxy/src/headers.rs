@@ -16,8 +16,67 @@ impl mesh_table::Headers for HeaderMapView<'_> {
     }
 }
 
+/// Header names the request path looks up on every request, parsed once (a lookup by `&str`
+/// parses and validates the name each time).
+pub mod names {
+    use http::header::HeaderName;
+
+    pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+    pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+    pub const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+    pub const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+    pub const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+    pub const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+    pub const TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
+    pub const B3: HeaderName = HeaderName::from_static("b3");
+    pub const X_B3_TRACEID: HeaderName = HeaderName::from_static("x-b3-traceid");
+    pub const X_B3_SPANID: HeaderName = HeaderName::from_static("x-b3-spanid");
+    pub const X_B3_PARENTSPANID: HeaderName = HeaderName::from_static("x-b3-parentspanid");
+    pub const X_B3_SAMPLED: HeaderName = HeaderName::from_static("x-b3-sampled");
+    pub const X_B3_FLAGS: HeaderName = HeaderName::from_static("x-b3-flags");
+    pub const GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Writes `value` as lower-case hex into all of `out`, most significant digit first (the high
+/// digits that do not fit are dropped).
+pub fn write_hex(out: &mut [u8], value: u128) {
+    let mut v = value;
+    for b in out.iter_mut().rev() {
+        *b = HEX[(v & 0xf) as usize];
+        v >>= 4;
+    }
+}
+
+/// A random version 4 UUID in Envoy's `x-request-id` form, from two random words.
+pub fn request_id(a: u64, b: u64) -> HeaderValue {
+    let mut id = *b"00000000-0000-4000-8000-000000000000";
+    write_hex(&mut id[0..8], u128::from(a >> 32));
+    write_hex(&mut id[9..13], u128::from((a >> 16) & 0xffff));
+    write_hex(&mut id[15..18], u128::from(a & 0xfff));
+    write_hex(&mut id[19..23], u128::from(0x8000 | ((b >> 48) & 0x3fff)));
+    write_hex(&mut id[24..36], u128::from(b & 0xffff_ffff_ffff));
+    HeaderValue::from_bytes(&id).unwrap_or(HeaderValue::from_static("invalid"))
+}
+
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    name == header::CONNECTION
+        || name == header::TE
+        || name == header::TRAILER
+        || name == header::TRANSFER_ENCODING
+        || name == header::UPGRADE
+        || name == names::KEEP_ALIVE
+        || name == names::PROXY_CONNECTION
+}
+
 /// RFC 9110 §7.6.1: Connection, the headers it names, and the classic hop-by-hop list.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // Most messages carry none of them (or only `Connection`): one pass over the names
+    // instead of seven removals that each hash a name.
+    if !headers.keys().any(is_hop_by_hop) {
+        return;
+    }
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
@@ -34,41 +93,78 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
         header::TRAILER,
         header::TRANSFER_ENCODING,
         header::UPGRADE,
+        names::KEEP_ALIVE,
+        names::PROXY_CONNECTION,
     ] {
         headers.remove(name);
     }
-    headers.remove("keep-alive");
-    headers.remove("proxy-connection");
+}
+
+/// Decimal digits of an IPv4 address into `out`; returns the length (at most 15).
+fn write_ipv4(out: &mut [u8; 15], ip: std::net::Ipv4Addr) -> usize {
+    let mut len = 0;
+    for (i, octet) in ip.octets().into_iter().enumerate() {
+        if i > 0 {
+            out[len] = b'.';
+            len += 1;
+        }
+        if octet >= 100 {
+            out[len] = b'0' + octet / 100;
+            len += 1;
+        }
+        if octet >= 10 {
+            out[len] = b'0' + (octet / 10) % 10;
+            len += 1;
+        }
+        out[len] = b'0' + octet % 10;
+        len += 1;
+    }
+    len
 }
 
 /// Appends the client to `x-forwarded-for`, sets `x-forwarded-proto` when absent, and adds an
 /// `x-request-id` when the client sent none.
 pub fn add_forwarding(headers: &mut HeaderMap, client_ip: IpAddr, scheme: &str, random: u64) {
-    let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-        Some(existing) => format!("{existing}, {client_ip}"),
-        None => client_ip.to_string(),
-    };
-    if let Ok(value) = HeaderValue::from_str(&xff) {
-        headers.insert("x-forwarded-for", value);
-    }
-    if !headers.contains_key("x-forwarded-proto")
-        && let Ok(value) = HeaderValue::from_str(scheme)
-    {
-        headers.insert("x-forwarded-proto", value);
-    }
-    if !headers.contains_key("x-request-id") {
-        let hi = crate::rng::next_u64();
-        let id = format!(
-            "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
-            hi >> 32,
-            (hi >> 16) & 0xffff,
-            hi & 0xfff,
-            0x8000 | ((random >> 48) & 0x3fff),
-            random & 0xffff_ffff_ffff
-        );
-        if let Ok(value) = HeaderValue::from_str(&id) {
-            headers.insert("x-request-id", value);
+    let mut v4 = [0u8; 15];
+    let ip_text;
+    let ip: &[u8] = match client_ip {
+        IpAddr::V4(ip) => {
+            let len = write_ipv4(&mut v4, ip);
+            &v4[..len]
         }
+        IpAddr::V6(ip) => {
+            ip_text = ip.to_string();
+            ip_text.as_bytes()
+        }
+    };
+    let xff = match headers.get(names::X_FORWARDED_FOR) {
+        Some(existing) => {
+            let mut joined = Vec::with_capacity(existing.len() + 2 + ip.len());
+            joined.extend_from_slice(existing.as_bytes());
+            joined.extend_from_slice(b", ");
+            joined.extend_from_slice(ip);
+            HeaderValue::from_bytes(&joined)
+        }
+        None => HeaderValue::from_bytes(ip),
+    };
+    if let Ok(value) = xff {
+        headers.insert(names::X_FORWARDED_FOR, value);
+    }
+    if !headers.contains_key(names::X_FORWARDED_PROTO) {
+        let value = match scheme {
+            "http" => Ok(HeaderValue::from_static("http")),
+            "https" => Ok(HeaderValue::from_static("https")),
+            other => HeaderValue::from_str(other),
+        };
+        if let Ok(value) = value {
+            headers.insert(names::X_FORWARDED_PROTO, value);
+        }
+    }
+    if !headers.contains_key(names::X_REQUEST_ID) {
+        headers.insert(
+            names::X_REQUEST_ID,
+            request_id(crate::rng::next_u64(), random),
+        );
     }
 }
 

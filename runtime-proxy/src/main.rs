@@ -9,6 +9,12 @@ use std::time::Duration;
 
 use tokio::signal::unix::{SignalKind, signal};
 
+/// mimalloc rather than the system allocator: a proxied request allocates and frees a few dozen
+/// small buffers and header maps, and glibc's malloc spent about a third of the proxy's
+/// user-space instructions on them (BENCHMARKS.md, "allocator").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const USAGE: &str = "usage: mesh-proxy --table FILE [--listen 127.0.0.1:15001] \
 [--admin 127.0.0.1:15000] [--workers N] [--grace-ms 5000]";
 

@@ -24,6 +24,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::accesslog::{AccessLog, AccessLogTarget, Entry};
+use crate::headers::names;
 use crate::metrics::{ConnectionCounters, Metrics, ProcessLabels, RequestLabels, Sample};
 use crate::proxy::Body;
 use crate::rng;
@@ -224,8 +225,10 @@ impl LogFields {
             uri.path_and_query().map(|p| p.as_str().as_bytes()),
             authority,
             headers.get(header::USER_AGENT).map(HeaderValue::as_bytes),
-            headers.get("x-forwarded-for").map(HeaderValue::as_bytes),
-            headers.get("x-request-id").map(HeaderValue::as_bytes),
+            headers
+                .get(names::X_FORWARDED_FOR)
+                .map(HeaderValue::as_bytes),
+            headers.get(names::X_REQUEST_ID).map(HeaderValue::as_bytes),
         ];
         let len = fields.iter().flatten().map(|f| f.len()).sum();
         let mut text = String::with_capacity(len);
@@ -336,20 +339,6 @@ impl RequestFacts {
     }
 }
 
-/// A random version 4 UUID, Envoy's `x-request-id` form.
-fn new_request_id() -> String {
-    let a = rng::next_u64();
-    let b = rng::next_u64();
-    format!(
-        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
-        a >> 32,
-        (a >> 16) & 0xffff,
-        a & 0xfff,
-        0x8000 | ((b >> 48) & 0x3fff),
-        b & 0xffff_ffff_ffff
-    )
-}
-
 /// The process's telemetry: metrics, access log writer and span exporter.
 pub struct Observer {
     metrics: Option<Metrics>,
@@ -452,10 +441,11 @@ impl Observer {
         let started = Instant::now();
         let start_wall = SystemTime::now();
         let headers = req.headers_mut();
-        if !headers.contains_key("x-request-id")
-            && let Ok(value) = HeaderValue::from_str(&new_request_id())
-        {
-            headers.insert("x-request-id", value);
+        if !headers.contains_key(names::X_REQUEST_ID) {
+            headers.insert(
+                names::X_REQUEST_ID,
+                crate::headers::request_id(rng::next_u64(), rng::next_u64()),
+            );
         }
         let trace = TraceContext::start(headers, self.sampler);
         let exporting = self.spans.is_some() && trace.sampled;
@@ -468,7 +458,7 @@ impl Observer {
         let trace_state = exporting
             .then(|| {
                 req.headers()
-                    .get("tracestate")?
+                    .get(names::TRACESTATE)?
                     .to_str()
                     .ok()
                     .map(str::to_owned)
@@ -799,10 +789,25 @@ mod tests {
 
     #[test]
     fn request_ids_are_uuid_v4() {
-        let id = new_request_id();
+        let new_id = || crate::headers::request_id(rng::next_u64(), rng::next_u64());
+        let id = new_id();
+        let id = id.to_str().unwrap();
         assert_eq!(id.len(), 36);
         assert_eq!(id.as_bytes()[14], b'4');
         assert!(matches!(id.as_bytes()[19], b'8' | b'9' | b'a' | b'b'));
-        assert_ne!(id, new_request_id());
+        for (i, b) in id.bytes().enumerate() {
+            if [8, 13, 18, 23].contains(&i) {
+                assert_eq!(b, b'-', "{id}");
+            } else {
+                assert!(b.is_ascii_hexdigit() && !b.is_ascii_uppercase(), "{id}");
+            }
+        }
+        assert_ne!(id, new_id().to_str().unwrap());
+        // Every digit comes from the random words, in order.
+        let fixed = crate::headers::request_id(0x0123_4567_89ab_cdef, 0xfedc_ba98_7654_3210);
+        assert_eq!(
+            fixed.to_str().unwrap(),
+            "01234567-89ab-4def-bedc-ba9876543210"
+        );
     }
 }

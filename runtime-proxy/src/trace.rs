@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{HeaderMap, HeaderValue};
+use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
@@ -21,6 +21,7 @@ use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
 
+use crate::headers::{names, write_hex};
 use crate::rng;
 
 /// Which propagation formats the request came with; the upstream request gets the same ones
@@ -78,7 +79,7 @@ impl Sampler {
     }
 }
 
-fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+fn header(headers: &HeaderMap, name: HeaderName) -> Option<&str> {
     headers.get(name)?.to_str().ok().map(str::trim)
 }
 
@@ -165,14 +166,14 @@ fn parse_b3_single(value: &str) -> Option<Incoming> {
 
 /// B3 multi headers: `X-B3-TraceId`, `X-B3-SpanId`, `X-B3-Sampled`, `X-B3-Flags`.
 fn parse_b3_multi(headers: &HeaderMap) -> Option<Incoming> {
-    let trace = header(headers, "x-b3-traceid");
-    let span = header(headers, "x-b3-spanid");
-    let sampled = match header(headers, "x-b3-sampled") {
+    let trace = header(headers, names::X_B3_TRACEID);
+    let span = header(headers, names::X_B3_SPANID);
+    let sampled = match header(headers, names::X_B3_SAMPLED) {
         Some("1") | Some("true") => Some(true),
         Some("0") | Some("false") => Some(false),
         _ => None,
     };
-    let debug = header(headers, "x-b3-flags") == Some("1");
+    let debug = header(headers, names::X_B3_FLAGS) == Some("1");
     let sampled = if debug { Some(true) } else { sampled };
     let ids = match (trace, span) {
         (Some(trace), Some(span)) => {
@@ -220,11 +221,11 @@ impl TraceContext {
             }
         };
         take(
-            header(headers, "traceparent").and_then(parse_traceparent),
+            header(headers, names::TRACEPARENT).and_then(parse_traceparent),
             Formats::W3C,
         );
         take(
-            header(headers, "b3").and_then(parse_b3_single),
+            header(headers, names::B3).and_then(parse_b3_single),
             Formats::B3_SINGLE,
         );
         take(parse_b3_multi(headers), Formats::B3_MULTI);
@@ -268,37 +269,42 @@ impl TraceContext {
     /// Sets the upstream request's trace headers: `traceparent` always, `b3` and `X-B3-*`
     /// when the request came with them; the parent in each is the proxy's span.
     pub fn inject(&self, headers: &mut HeaderMap) {
-        let flag = if self.sampled { "01" } else { "00" };
-        let mut traceparent = String::with_capacity(55);
-        let _ = write!(
-            traceparent,
-            "00-{:032x}-{:016x}-{flag}",
-            self.trace_id, self.span_id
-        );
-        put(headers, "traceparent", &traceparent);
+        let mut traceparent = *b"00-00000000000000000000000000000000-0000000000000000-00";
+        write_hex(&mut traceparent[3..35], self.trace_id);
+        write_hex(&mut traceparent[36..52], u128::from(self.span_id));
+        if self.sampled {
+            traceparent[54] = b'1';
+        }
+        if let Ok(value) = HeaderValue::from_bytes(&traceparent) {
+            headers.insert(names::TRACEPARENT, value);
+        }
         let sampled = if self.sampled { "1" } else { "0" };
         if self.formats.contains(Formats::B3_SINGLE) {
             let mut b3 = format!("{}-{:016x}-{sampled}", self.b3_trace_id(), self.span_id);
             if let Some(parent) = self.parent_span_id {
                 let _ = write!(b3, "-{parent:016x}");
             }
-            put(headers, "b3", &b3);
+            put(headers, names::B3, &b3);
         }
         if self.formats.contains(Formats::B3_MULTI) {
-            put(headers, "x-b3-traceid", &self.b3_trace_id());
-            put(headers, "x-b3-spanid", &format!("{:016x}", self.span_id));
+            put(headers, names::X_B3_TRACEID, &self.b3_trace_id());
+            put(
+                headers,
+                names::X_B3_SPANID,
+                &format!("{:016x}", self.span_id),
+            );
             match self.parent_span_id {
-                Some(parent) => put(headers, "x-b3-parentspanid", &format!("{parent:016x}")),
+                Some(parent) => put(headers, names::X_B3_PARENTSPANID, &format!("{parent:016x}")),
                 None => {
-                    headers.remove("x-b3-parentspanid");
+                    headers.remove(names::X_B3_PARENTSPANID);
                 }
             }
-            put(headers, "x-b3-sampled", sampled);
+            put(headers, names::X_B3_SAMPLED, sampled);
         }
     }
 }
 
-fn put(headers: &mut HeaderMap, name: &'static str, value: &str) {
+fn put(headers: &mut HeaderMap, name: HeaderName, value: &str) {
     if let Ok(value) = HeaderValue::from_str(value) {
         headers.insert(name, value);
     }

@@ -11,9 +11,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{self, HeaderValue};
+use http::header::{self, HeaderMap, HeaderValue};
 use http::request::Parts;
-use http::{Request, Response, Uri, Version};
+use http::uri::{Authority, InvalidUri, PathAndQuery, Scheme};
+use http::{Method, Request, Response, Uri, Version};
 use http_body_util::{BodyExt, Empty, Limited};
 use hyper::body::{Body as _, Incoming};
 use hyper_util::client::legacy::Client;
@@ -107,15 +108,16 @@ impl RequestBody {
 /// The path and query sent upstream, after a `rewrite.uri`. Istio replaces the matched prefix
 /// when the route matched on a path prefix, and the whole path otherwise. `uriRegexRewrite`
 /// is not applied yet (it needs a capturing regex engine the proxy does not carry).
-fn rewritten_path(route: &RouteView<'_>, uri: &Uri) -> String {
+fn rewritten_path(route: &RouteView<'_>, uri: &Uri) -> Result<PathAndQuery, InvalidUri> {
+    let Some(replacement) = route.rewrite().and_then(|rewrite| rewrite.uri) else {
+        // No rewrite: the client's path and query as they came (a reference to its bytes).
+        return Ok(uri
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| PathAndQuery::from_static("/")));
+    };
     let path = uri.path();
     let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
-    let Some(rewrite) = route.rewrite() else {
-        return format!("{path}{query}");
-    };
-    let Some(replacement) = rewrite.uri else {
-        return format!("{path}{query}");
-    };
     let matched_prefix = route.matches().find_map(|m| {
         m.conditions().find_map(|c| match (c.field, c.test) {
             (mesh_table::ConditionField::Path, mesh_table::ConditionTest::Prefix(prefix))
@@ -126,10 +128,20 @@ fn rewritten_path(route: &RouteView<'_>, uri: &Uri) -> String {
             _ => None,
         })
     });
-    match matched_prefix {
+    let rewritten = match matched_prefix {
         Some(len) => format!("{replacement}{}{query}", &path[len..]),
         None => format!("{replacement}{query}"),
-    }
+    };
+    PathAndQuery::try_from(rewritten)
+}
+
+/// `http://AUTHORITY/PATH?QUERY` for one try, without re-parsing either part.
+fn upstream_uri(authority: &Authority, path_and_query: &PathAndQuery) -> Result<Uri, http::Error> {
+    Uri::builder()
+        .scheme(Scheme::HTTP)
+        .authority(authority.clone())
+        .path_and_query(path_and_query.clone())
+        .build()
 }
 
 /// The upstream phase for one forwarded request.
@@ -172,7 +184,14 @@ pub async fn forward(
     if let Ok(value) = HeaderValue::from_str(upstream_authority) {
         parts.headers.insert(header::HOST, value);
     }
-    let path_and_query = rewritten_path(&route, &parts.uri);
+    let path_and_query = match rewritten_path(&route, &parts.uri) {
+        Ok(path_and_query) => path_and_query,
+        Err(e) => {
+            facts.flags.set(Flags::UR);
+            let error = ProxyError::new(ErrorKind::BadUpstreamRequest, e);
+            return local_response(503, format!("{error}\n"));
+        }
+    };
 
     for mirror in decision.mirrors() {
         spawn_mirror(
@@ -240,28 +259,35 @@ pub async fn forward(
         .and_then(|r| r.backoff_ms)
         .filter(|&ms| ms > 0)
         .unwrap_or(DEFAULT_BACKOFF_MS);
-    let pick_input = PickInput {
-        random,
-        headers: &parts.headers,
-        client_ip: peer.ip(),
-        query: parts.uri.query(),
-    };
     let lb = cluster.load_balancer();
 
     let mut attempt = 0;
     loop {
         attempt += 1;
         facts.attempts = attempt;
+        let pick_input = PickInput {
+            random,
+            headers: &parts.headers,
+            client_ip: peer.ip(),
+            query: parts.uri.query(),
+        };
         let Some(endpoint_idx) = lb::pick_endpoint(state, lb, &pick_input) else {
             facts.flags.set(Flags::UH);
             return local_response(503, "no healthy upstream");
         };
         facts.endpoint = Some(endpoint_idx);
+        // The last possible try takes the headers; earlier ones send a copy, kept for a retry.
+        let headers = if attempt < tries {
+            parts.headers.clone()
+        } else {
+            std::mem::take(&mut parts.headers)
+        };
         let result = try_once(
             proxy,
             state,
             endpoint_idx,
-            &parts,
+            &parts.method,
+            headers,
             &path_and_query,
             request_body.for_try(),
             per_try,
@@ -278,7 +304,7 @@ pub async fn forward(
                 }
                 let grpc_status = response
                     .headers()
-                    .get("grpc-status")
+                    .get(headers::names::GRPC_STATUS)
                     .and_then(|v| v.to_str().ok());
                 let wants_retry = retry.is_some_and(|r| retriable_status(&r, status, grpc_status));
                 if wants_retry && more_tries {
@@ -363,8 +389,9 @@ async fn try_once(
     proxy: &Proxy,
     state: &ClusterState,
     endpoint_idx: usize,
-    parts: &Parts,
-    path_and_query: &str,
+    method: &Method,
+    headers: HeaderMap,
+    path_and_query: &PathAndQuery,
     body: Body,
     per_try: Option<Duration>,
     deadline: Option<Instant>,
@@ -375,15 +402,20 @@ async fn try_once(
             "endpoint index out of range",
         ));
     };
-    let uri: Uri = format!("http://{}{}", endpoint.authority, path_and_query)
-        .parse()
+    let authority = endpoint.uri_authority.as_ref().ok_or_else(|| {
+        ProxyError::new(
+            ErrorKind::BadUpstreamRequest,
+            format!("`{}` is not a valid authority", endpoint.authority),
+        )
+    })?;
+    let uri = upstream_uri(authority, path_and_query)
         .map_err(|e| ProxyError::new(ErrorKind::BadUpstreamRequest, e))?;
     let mut request = Request::new(body);
-    *request.method_mut() = parts.method.clone();
+    *request.method_mut() = method.clone();
     *request.uri_mut() = uri;
     // Upstreams speak HTTP/1.1 whatever the client spoke.
     *request.version_mut() = Version::HTTP_11;
-    *request.headers_mut() = parts.headers.clone();
+    *request.headers_mut() = headers;
 
     let now = Instant::now();
     let try_deadline = per_try.map(|t| now + t);
@@ -432,7 +464,7 @@ fn spawn_mirror(
     cluster: ClusterView<'_>,
     parts: &Parts,
     authority: &str,
-    path_and_query: &str,
+    path_and_query: &PathAndQuery,
     random: u64,
 ) {
     let Some(state) = loaded.cluster(cluster.id()) else {
@@ -449,7 +481,11 @@ fn spawn_mirror(
     else {
         return;
     };
-    let Ok(uri) = format!("http://{}{}", endpoint.authority, path_and_query).parse::<Uri>() else {
+    let Some(Ok(uri)) = endpoint
+        .uri_authority
+        .as_ref()
+        .map(|authority| upstream_uri(authority, path_and_query))
+    else {
         return;
     };
     let (host, port) = crate::proxy::split_host_port(authority);
