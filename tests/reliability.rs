@@ -256,11 +256,16 @@ async fn record(stream: TcpStream, counter: Arc<AtomicU64>, log: Arc<Mutex<Vec<R
 }
 
 /// A loopback port with nothing listening: connections to it are refused.
-async fn closed_port() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("address");
-    drop(listener);
-    addr
+/// A port that refuses connections for as long as the returned socket lives: bound, never
+/// listening, so no other test's listener can take the port meanwhile (a port freed by
+/// dropping a listener can be handed to the next `bind(0)` and come alive).
+fn closed_port() -> (SocketAddr, tokio::net::TcpSocket) {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind("127.0.0.1:0".parse().expect("address"))
+        .expect("bind");
+    let addr = socket.local_addr().expect("address");
+    (addr, socket)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -561,12 +566,15 @@ async fn corrupt_tables_are_refused_at_start_and_on_reload_while_the_old_one_ser
 
     let proxy = Proxy::start(&good, mesh_proxy::Limits::default()).await;
     let client = client();
-    for (i, (name, bytes, _)) in cases.iter().enumerate() {
+    for (name, bytes, _) in &cases {
+        let shared = proxy.running.shared.clone();
+        let before = shared.reloads_failed.load(Ordering::SeqCst);
         write_atomically(&proxy.table_path, bytes);
         proxy.running.reload();
-        let shared = proxy.running.shared.clone();
+        // `>`, not `== before + 1`: the file watcher may notice the new file and refuse it
+        // before the explicit reload refuses it again.
         eventually(name, Duration::from_secs(10), || {
-            shared.reloads_failed.load(Ordering::SeqCst) == i as u64 + 1
+            shared.reloads_failed.load(Ordering::SeqCst) > before
         })
         .await;
         let answer = get(&client, proxy.addr(), "reviews", name).await;
@@ -582,15 +590,12 @@ async fn corrupt_tables_are_refused_at_start_and_on_reload_while_the_old_one_ser
     write_atomically(&proxy.table_path, &compile(&reviews_policy(&addrs, "v3")));
     proxy.running.reload();
     eventually("the valid table", Duration::from_secs(10), || {
-        shared.reloads_ok.load(Ordering::SeqCst) == 1
+        shared.reloads_ok.load(Ordering::SeqCst) >= 1
     })
     .await;
     let answer = get(&client, proxy.addr(), "reviews", "after-all").await;
     assert_eq!(answer.body, Ok("reviews-v3".to_owned()));
-    assert_eq!(
-        shared.reloads_failed.load(Ordering::SeqCst),
-        cases.len() as u64
-    );
+    assert!(shared.reloads_failed.load(Ordering::SeqCst) >= cases.len() as u64);
     proxy.stop().await;
 }
 
@@ -691,6 +696,8 @@ struct Faults {
     slow_try: Upstream,
     fast: Upstream,
     half_alive: [Upstream; 2],
+    /// Holds the dead endpoints' ports.
+    _dead: Vec<tokio::net::TcpSocket>,
 }
 
 async fn faults() -> Faults {
@@ -704,7 +711,8 @@ async fn faults() -> Faults {
         spawn_upstream(Behaviour::Named("alive-2")).await,
     ];
     let hang = spawn_upstream(Behaviour::Slow("hang", 3_600_000)).await;
-    let dead = [closed_port().await, closed_port().await];
+    let (dead, dead_sockets): (Vec<SocketAddr>, Vec<_>) =
+        [closed_port(), closed_port()].into_iter().unzip();
 
     let mut policy = String::new();
     policy.push_str(&numbered_service_entry("refused", &[dead[0]]));
@@ -759,6 +767,7 @@ async fn faults() -> Faults {
         slow_try,
         fast,
         half_alive,
+        _dead: dead_sockets,
     }
 }
 
@@ -865,9 +874,11 @@ async fn dead_endpoints_are_ejected_and_retried_around() {
         assert_eq!(flags(&entry), "-", "{entry}");
         retries.push(entry["retry_attempts"].as_u64().unwrap_or(99));
     }
-    // Each dead endpoint fails once, is ejected for 60 s, and costs one retry.
+    // Each dead endpoint fails once, is ejected for 60 s, and costs one retry. Round robin
+    // goes over the endpoints in address order, so where the dead ones fall depends on the
+    // ports they got; either way both have been met within the first six requests.
     assert_eq!(retries.iter().sum::<u64>(), 2, "{retries:?}");
-    assert!(retries[4..].iter().all(|&r| r == 0), "{retries:?}");
+    assert!(retries[6..].iter().all(|&r| r == 0), "{retries:?}");
     let alive: u64 = faults.half_alive.iter().map(Upstream::hits).sum();
     assert_eq!(alive, 40);
     assert!(

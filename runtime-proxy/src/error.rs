@@ -41,26 +41,30 @@ impl ProxyError {
         }
     }
 
-    /// Classifies a client error: connect failures are told apart from resets, and both
-    /// from a request body that failed on the client's side (a malformed chunked upload, a
-    /// client gone mid-upload), which is no fault of the upstream.
-    pub fn from_client(error: &hyper_util::client::legacy::Error) -> ProxyError {
-        let kind = if error.is_connect() {
-            ErrorKind::ConnectFailure
-        } else if request_body_failed(error) {
-            ErrorKind::DownstreamBody
-        } else {
-            ErrorKind::Reset
-        };
-        // The Display of a legacy client error hides its cause; the source chain has it.
-        let mut detail = error.to_string();
-        let mut source = std::error::Error::source(error);
-        while let Some(cause) = source {
-            detail.push_str(": ");
-            detail.push_str(&cause.to_string());
-            source = cause.source();
+    /// An error of the upstream connection pool: connect failures, resets and closes, and
+    /// request bodies that failed on the client's side.
+    pub fn from_send(error: &crate::pool::SendError) -> ProxyError {
+        match error {
+            crate::pool::SendError::Connect(e) => ProxyError {
+                kind: ErrorKind::ConnectFailure,
+                detail: format!("error trying to connect: {e}"),
+            },
+            crate::pool::SendError::Http(e) => {
+                let kind = if e.is_user() && std::error::Error::source(e).is_some() {
+                    ErrorKind::DownstreamBody
+                } else {
+                    ErrorKind::Reset
+                };
+                let mut detail = e.to_string();
+                let mut source = std::error::Error::source(e);
+                while let Some(cause) = source {
+                    detail.push_str(": ");
+                    detail.push_str(&cause.to_string());
+                    source = cause.source();
+                }
+                ProxyError { kind, detail }
+            }
         }
-        ProxyError { kind, detail }
     }
 
     pub fn side(&self) -> Side {
@@ -98,22 +102,6 @@ impl ProxyError {
                 _ => false,
             }
     }
-}
-
-/// hyper reports a failing request body as a "user body" error whose cause is the body's own
-/// error; the proxy's request bodies are the client's, so that is a downstream failure.
-fn request_body_failed(error: &hyper_util::client::legacy::Error) -> bool {
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        if let Some(hyper_error) = cause.downcast_ref::<hyper::Error>()
-            && hyper_error.is_user()
-            && std::error::Error::source(hyper_error).is_some()
-        {
-            return true;
-        }
-        source = cause.source();
-    }
-    false
 }
 
 impl fmt::Display for ProxyError {

@@ -13,6 +13,7 @@ mod lb;
 mod listener;
 mod metrics;
 mod observe;
+mod pool;
 mod proxy;
 mod reload;
 mod rng;
@@ -165,7 +166,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let observer = Arc::new(observer);
     let proxy = Arc::new(proxy::Proxy {
         shared: shared.clone(),
-        client: upstream::new_client(observer.connections()),
+        pool: pool::Pool::new(observer.connections()),
         observer: observer.clone(),
     });
     let traffic = tokio::spawn(listener::serve_listener(

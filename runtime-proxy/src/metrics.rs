@@ -11,22 +11,16 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::pin::Pin;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::task::{Context, Poll};
 use std::time::{Duration, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
-use http::Uri;
-use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
-use hyper_util::rt::TokioIo;
 use mesh_table::ClusterView;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, LabelSetEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
-use tokio::net::TcpStream;
 
 use crate::observe::{Flags, Protocol, Reporter};
 use crate::reload::hex;
@@ -356,7 +350,7 @@ fn unpack_key(key: u64) -> (u32, RequestLabels) {
     )
 }
 
-/// Upstream connection counts, kept by [`CountingConnector`].
+/// Upstream connection counts, kept by the connection pool.
 #[derive(Debug, Default)]
 pub struct ConnectionCounters {
     pub opened: AtomicU64,
@@ -793,110 +787,6 @@ impl Collector for Inner {
             "Span batches the collector did not accept (refused, unreachable or timed out).",
             self.spans.failed_batches.load(Ordering::Relaxed),
         )
-    }
-}
-
-/// The upstream connector: hyper-util's `HttpConnector`, counting the connections it opens
-/// and the ones still open.
-#[derive(Clone)]
-pub struct CountingConnector {
-    inner: HttpConnector,
-    counters: Arc<ConnectionCounters>,
-}
-
-impl CountingConnector {
-    pub fn new(inner: HttpConnector, counters: Arc<ConnectionCounters>) -> CountingConnector {
-        CountingConnector { inner, counters }
-    }
-}
-
-type ConnectFuture = Pin<
-    Box<
-        dyn Future<
-                Output = Result<
-                    CountedStream,
-                    <HttpConnector as tower_service::Service<Uri>>::Error,
-                >,
-            > + Send,
-    >,
->;
-
-impl tower_service::Service<Uri> for CountingConnector {
-    type Response = CountedStream;
-    type Error = <HttpConnector as tower_service::Service<Uri>>::Error;
-    type Future = ConnectFuture;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, uri: Uri) -> Self::Future {
-        let connecting = self.inner.call(uri);
-        let counters = self.counters.clone();
-        Box::pin(async move {
-            let stream = connecting.await?;
-            counters.opened.fetch_add(1, Ordering::Relaxed);
-            counters.active.fetch_add(1, Ordering::Relaxed);
-            Ok(CountedStream { stream, counters })
-        })
-    }
-}
-
-/// An upstream connection that is counted as active until dropped.
-pub struct CountedStream {
-    stream: TokioIo<TcpStream>,
-    counters: Arc<ConnectionCounters>,
-}
-
-impl Drop for CountedStream {
-    fn drop(&mut self) {
-        self.counters.active.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-impl Connection for CountedStream {
-    fn connected(&self) -> Connected {
-        self.stream.connected()
-    }
-}
-
-impl hyper::rt::Read for CountedStream {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: hyper::rt::ReadBufCursor<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.stream).poll_read(cx, buf)
-    }
-}
-
-impl hyper::rt::Write for CountedStream {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.stream).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.stream).poll_shutdown(cx)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.stream.is_write_vectored()
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
     }
 }
 

@@ -17,9 +17,10 @@ use mesh_table::{Abort, ActionDecision, Decision, RedirectView, RequestView, Rou
 
 use crate::headers::{self, HeaderMapView};
 use crate::observe::{self, Flags, Observer, RequestFacts};
+use crate::pool::Pool;
 use crate::rng;
 use crate::state::{Loaded, Shared};
-use crate::upstream::{self, UpstreamClient};
+use crate::upstream;
 
 /// Every response body the proxy sends: upstream bodies stream through, local ones are full.
 pub type Body = BoxBody<Bytes, hyper::Error>;
@@ -27,7 +28,7 @@ pub type Body = BoxBody<Bytes, hyper::Error>;
 /// What every connection's service shares.
 pub struct Proxy {
     pub shared: Arc<Shared>,
-    pub client: UpstreamClient,
+    pub pool: Pool,
     pub observer: Arc<Observer>,
 }
 

@@ -78,9 +78,6 @@ pub struct EndpointState {
     /// `ip:port`, `[v6]:port` or `name:port`; the client's connector resolves names (through
     /// the system resolver on a blocking thread, as `tokio::net::lookup_host` would).
     pub authority: String,
-    /// `authority` parsed once for the upstream URI; `None` if it does not parse, and then
-    /// every try fails as a bad upstream request.
-    pub uri_authority: Option<http::uri::Authority>,
     pub in_flight: AtomicU32,
     pub consecutive_5xx: AtomicU32,
     pub consecutive_gateway: AtomicU32,
@@ -96,7 +93,6 @@ impl EndpointState {
             format!("{address}:{port}")
         };
         EndpointState {
-            uri_authority: http::uri::Authority::from_maybe_shared(authority.clone()).ok(),
             authority,
             in_flight: AtomicU32::new(0),
             consecutive_5xx: AtomicU32::new(0),

@@ -6,28 +6,24 @@
 //! [`REPLAY_LIMIT`] with a known length are buffered and replayed; others stream and get one
 //! try.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::request::Parts;
-use http::uri::{Authority, InvalidUri, PathAndQuery, Scheme};
+use http::uri::{InvalidUri, PathAndQuery};
 use http::{Method, Request, Response, Uri, Version};
 use http_body_util::{BodyExt, Empty, Limited};
 use hyper::body::{Body as _, Incoming};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 use mesh_table::{ClusterView, DestinationView, RouteDecision, RouteView};
 use tokio::time::Instant;
 
 use crate::error::{ErrorKind, ProxyError, retriable_status};
 use crate::headers;
 use crate::lb::{self, PickInput, TryOutcome};
-use crate::metrics::{ConnectionCounters, CountingConnector};
 use crate::observe::{self, Flags, RequestFacts};
+use crate::pool::PooledBody;
 use crate::proxy::{Body, Proxy, full, local_response};
 use crate::rng;
 use crate::state::{ClusterState, Loaded};
@@ -38,22 +34,6 @@ pub const REPLAY_LIMIT: usize = 64 * 1024;
 const DEFAULT_BACKOFF_MS: u32 = 25;
 /// Mirrors are fire-and-forget, but not forever.
 const MIRROR_TIMEOUT: Duration = Duration::from_secs(10);
-
-pub type UpstreamClient = Client<CountingConnector, Body>;
-
-/// The pooled HTTP/1.1 client for all upstreams; it keeps our `Host` header as it is, and
-/// counts the connections it opens.
-pub fn new_client(connections: Arc<ConnectionCounters>) -> UpstreamClient {
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    connector.set_connect_timeout(Some(Duration::from_secs(5)));
-    Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(90))
-        .pool_max_idle_per_host(256)
-        .pool_timer(TokioTimer::new())
-        .set_host(false)
-        .build(CountingConnector::new(connector, connections))
-}
 
 /// What the route phase decided for a forwarded request.
 pub struct Forward<'a, 't> {
@@ -133,15 +113,6 @@ fn rewritten_path(route: &RouteView<'_>, uri: &Uri) -> Result<PathAndQuery, Inva
         None => format!("{replacement}{query}"),
     };
     PathAndQuery::try_from(rewritten)
-}
-
-/// `http://AUTHORITY/PATH?QUERY` for one try, without re-parsing either part.
-fn upstream_uri(authority: &Authority, path_and_query: &PathAndQuery) -> Result<Uri, http::Error> {
-    Uri::builder()
-        .scheme(Scheme::HTTP)
-        .authority(authority.clone())
-        .path_and_query(path_and_query.clone())
-        .build()
 }
 
 /// The upstream phase for one forwarded request.
@@ -395,24 +366,17 @@ async fn try_once(
     body: Body,
     per_try: Option<Duration>,
     deadline: Option<Instant>,
-) -> Result<Response<Incoming>, ProxyError> {
+) -> Result<Response<PooledBody>, ProxyError> {
     let Some(endpoint) = state.endpoints.get(endpoint_idx) else {
         return Err(ProxyError::new(
             ErrorKind::BadUpstreamRequest,
             "endpoint index out of range",
         ));
     };
-    let authority = endpoint.uri_authority.as_ref().ok_or_else(|| {
-        ProxyError::new(
-            ErrorKind::BadUpstreamRequest,
-            format!("`{}` is not a valid authority", endpoint.authority),
-        )
-    })?;
-    let uri = upstream_uri(authority, path_and_query)
-        .map_err(|e| ProxyError::new(ErrorKind::BadUpstreamRequest, e))?;
     let mut request = Request::new(body);
     *request.method_mut() = method.clone();
-    *request.uri_mut() = uri;
+    // Origin-form: the pool connects to the endpoint; `Host` carries the authority.
+    *request.uri_mut() = Uri::from(path_and_query.clone());
     // Upstreams speak HTTP/1.1 whatever the client spoke.
     *request.version_mut() = Version::HTTP_11;
     *request.headers_mut() = headers;
@@ -424,10 +388,10 @@ async fn try_once(
         (a, b) => a.or(b),
     };
     endpoint.in_flight.fetch_add(1, Ordering::Relaxed);
-    let sent = proxy.client.request(request);
+    let sent = proxy.pool.send(&endpoint.authority, request);
     let result = match limit {
         Some(limit) => match tokio::time::timeout_at(limit, sent).await {
-            Ok(result) => result.map_err(|e| ProxyError::from_client(&e)),
+            Ok(result) => result.map_err(|e| ProxyError::from_send(&e)),
             Err(_) => {
                 let kind = if deadline.is_some_and(|d| limit >= d) {
                     ErrorKind::RouteTimeout
@@ -437,7 +401,7 @@ async fn try_once(
                 Err(ProxyError::new(kind, "no response headers in time"))
             }
         },
-        None => sent.await.map_err(|e| ProxyError::from_client(&e)),
+        None => sent.await.map_err(|e| ProxyError::from_send(&e)),
     };
     endpoint.in_flight.fetch_sub(1, Ordering::Relaxed);
     result
@@ -445,7 +409,7 @@ async fn try_once(
 
 /// The response's way back: hop-by-hop headers out, the response header operations in.
 fn respond(
-    response: Response<Incoming>,
+    response: Response<PooledBody>,
     route: &RouteView<'_>,
     destination: &DestinationView<'_>,
 ) -> Response<Body> {
@@ -481,13 +445,7 @@ fn spawn_mirror(
     else {
         return;
     };
-    let Some(Ok(uri)) = endpoint
-        .uri_authority
-        .as_ref()
-        .map(|authority| upstream_uri(authority, path_and_query))
-    else {
-        return;
-    };
+    let uri = Uri::from(path_and_query.clone());
     let (host, port) = crate::proxy::split_host_port(authority);
     let shadow = match port {
         Some(port) => format!("{host}-shadow:{port}"),
@@ -501,14 +459,15 @@ fn spawn_mirror(
     if let Ok(value) = HeaderValue::from_str(&shadow) {
         request.headers_mut().insert(header::HOST, value);
     }
-    let client = proxy.client.clone();
+    let pool = proxy.pool.clone();
+    let authority = endpoint.authority.clone();
     tokio::spawn(async move {
-        match tokio::time::timeout(MIRROR_TIMEOUT, client.request(request)).await {
+        match tokio::time::timeout(MIRROR_TIMEOUT, pool.send(&authority, request)).await {
             Ok(Ok(response)) => {
                 // Read the body so the connection goes back to the pool.
                 let _ = response.into_body().collect().await;
             }
-            Ok(Err(e)) => tracing::debug!(error = %ProxyError::from_client(&e), "mirror failed"),
+            Ok(Err(e)) => tracing::debug!(error = %ProxyError::from_send(&e), "mirror failed"),
             Err(_) => tracing::debug!("mirror timed out"),
         }
     });
