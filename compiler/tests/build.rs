@@ -105,7 +105,7 @@ fn inspect_shows_header_and_routes_and_refuses_corruption() {
     );
     assert_eq!(o.status.code(), Some(0));
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(v["format_version"], 1);
+    assert_eq!(v["format_version"], mesh_table::format::FORMAT_VERSION);
     assert_eq!(v["size"], bytes.len());
     assert_eq!(v["content_hash"].as_str().unwrap().len(), 64);
     let hosts: Vec<&str> = v["virtual_hosts"]

@@ -564,11 +564,11 @@ fn inspect_and_route_refuse_every_kind_of_corrupt_artifact() {
     flipped[middle] ^= 0x01;
     cases.push(("bit-flip", flipped, "checksum mismatch"));
     let mut version = good.clone();
-    version[12..16].copy_from_slice(&2u32.to_le_bytes());
+    version[12..16].copy_from_slice(&3u32.to_le_bytes());
     cases.push((
         "version",
         version,
-        "unsupported format version 2 (this reader supports 1)",
+        "unsupported format version 3 (this reader supports versions 1 to 2)",
     ));
     let mut magic = good.clone();
     magic[..8].copy_from_slice(b"MESHTBX\0");

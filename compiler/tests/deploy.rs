@@ -201,7 +201,10 @@ fn deploy_applies_the_mounted_config_map_and_an_immutable_revision() {
         );
         assert_eq!(label(cm, "meshc.dev/table").as_deref(), Some(NAME));
         assert_eq!(annotation(cm, "meshc.dev/artifact-sha256"), hash);
-        assert_eq!(annotation(cm, "meshc.dev/format-version"), "1");
+        assert_eq!(
+            annotation(cm, "meshc.dev/format-version"),
+            mesh_table::format::FORMAT_VERSION.to_string()
+        );
         assert_eq!(annotation(cm, "meshc.dev/built-at"), "2026-09-21T14:13:20Z");
         assert_eq!(annotation(cm, "meshc.dev/revision"), revision);
         assert_eq!(annotation(cm, "meshc.dev/sequence"), "1");
@@ -513,8 +516,8 @@ fn a_table_over_the_config_map_limit_is_refused_with_what_to_do() {
     let c = cluster();
     let repo = c.dir.path().join("big");
     std::fs::create_dir_all(&repo).expect("dir");
-    // 600 services of three routes each: well over 1 MiB.
-    for (name, text) in meshc::testgen::scale_repo(600) {
+    // 700 services of three routes each: well over 1 MiB.
+    for (name, text) in meshc::testgen::scale_repo(700) {
         std::fs::write(repo.join(name), text).expect("write");
     }
     // The generated services are in `default` (elsewhere their hosts are undeclared).
@@ -538,7 +541,7 @@ fn a_table_over_the_config_map_limit_is_refused_with_what_to_do() {
         "{err}"
     );
     assert!(err.contains("one ConfigMap per namespace"), "{err}");
-    assert!(err.contains("(1800 routes)"), "{err}");
+    assert!(err.contains("(2100 routes)"), "{err}");
     assert!(c.server.requests().is_empty());
     args.push("--dry-run");
     let output = meshc_in(c.dir.path(), &args, &[]);
@@ -574,7 +577,10 @@ fn dry_run_prints_the_config_maps_and_contacts_nothing() {
         assert_eq!(doc["metadata"]["labels"]["meshc.dev/role"], json!(role));
         let annotations = &doc["metadata"]["annotations"];
         assert_eq!(annotations["meshc.dev/artifact-sha256"], json!(hash));
-        assert_eq!(annotations["meshc.dev/format-version"], json!("1"));
+        assert_eq!(
+            annotations["meshc.dev/format-version"],
+            json!(mesh_table::format::FORMAT_VERSION.to_string())
+        );
         assert_eq!(
             annotations["meshc.dev/built-at"],
             json!("2026-09-21T14:13:20Z")

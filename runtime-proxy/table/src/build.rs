@@ -2,6 +2,12 @@
 //!
 //! Output depends only on the spec: lists are emitted in spec order, interned ids are assigned
 //! in first-use order, and hash maps are only used for lookups, never iterated into output.
+//!
+//! What a route does is written as an interned policy (`format::policy`): the policy and the
+//! ranges it points to (destinations, header operations, retry codes, mirrors, CORS and its
+//! lists, blobs) are written once per distinct content, so the route records of a hundred
+//! thousand rules with one behaviour share one policy. Entry lists, whose positions carry
+//! meaning, are written as they come.
 
 mod dispatch;
 mod writer;
@@ -11,7 +17,7 @@ use std::fmt;
 
 use crate::format::{
     self, NONE, Section, action_kind, cluster, cors, dest, endpoint, header_op, header_op_kind,
-    key_kind, label, mirror, root, route, string_match,
+    key_kind, label, mirror, policy, root, route, string_match,
 };
 use crate::hash::{KeyHasher, percent_to_per_million};
 use crate::spec::{
@@ -184,7 +190,7 @@ pub fn encode_with(spec: &TableSpec, options: &EncodeOptions) -> Result<Vec<u8>,
         )?;
     }
     let (host_slots, suffix_lengths) = host_keys(&mut w, spec)?;
-    let suffix_lengths = w.list(Section::LengthList, suffix_lengths)?;
+    let suffix_lengths = w.interned_list(Section::LengthList, suffix_lengths)?;
     let mut root_fields = [0u32; root::LEN];
     root_fields[root::SUFFIX_LENGTHS] = suffix_lengths.0;
     root_fields[root::SUFFIX_LENGTHS_LEN] = suffix_lengths.1;
@@ -254,7 +260,7 @@ fn host_keys(w: &mut Writer, spec: &TableSpec) -> Result<(Vec<SlotItem>, Vec<u32
         let vhosts = claims
             .get(&(kind, value.clone()))
             .map_or(&[][..], Vec::as_slice);
-        let list = w.list(Section::VhostList, vhosts.iter().map(|&v| v as u32))?;
+        let list = w.interned_list(Section::VhostList, vhosts.iter().map(|&v| v as u32))?;
         if kind == key_kind::HOST_SUFFIX {
             suffix_lengths.insert(value.len() as u32);
         }
@@ -301,6 +307,22 @@ fn route_fields(
     route_spec: &RouteSpec,
     n_clusters: u32,
 ) -> Result<[u32; route::LEN], EncodeError> {
+    let mut r = [0u32; route::LEN];
+    r[route::VHOST] = vhost_id;
+    r[route::VS_NAME] = w.str(&route_spec.vs_name)?;
+    r[route::NAME] = w.opt_str(route_spec.name.as_deref())?;
+    r[route::RULE_INDEX] = route_spec.rule_index;
+    r[route::POLICY] = write_policy(w, route_spec, n_clusters)?;
+    Ok(r)
+}
+
+/// Writes what a route does as an interned policy record (with its interned ranges) and
+/// returns the policy id: routes that behave the same get the same id.
+fn write_policy(
+    w: &mut Writer,
+    route_spec: &RouteSpec,
+    n_clusters: u32,
+) -> Result<u32, EncodeError> {
     let label = || route_label(route_spec);
     let check_cluster = |cluster: u32| {
         if cluster < n_clusters {
@@ -312,40 +334,36 @@ fn route_fields(
             })
         }
     };
-    let mut r = [0u32; route::LEN];
-    r[route::VHOST] = vhost_id;
-    r[route::VS_NAME] = w.str(&route_spec.vs_name)?;
-    r[route::NAME] = w.opt_str(route_spec.name.as_deref())?;
-    r[route::RULE_INDEX] = route_spec.rule_index;
+    let mut r = [0u32; policy::LEN];
     for field in [
-        route::REDIRECT_URI,
-        route::REDIRECT_AUTHORITY,
-        route::REDIRECT_PORT,
-        route::REDIRECT_SCHEME,
-        route::DIRECT_BODY,
-        route::DELAY_MS,
-        route::ABORT_GRPC_STATUS,
-        route::TIMEOUT_MS,
-        route::RETRY_PER_TRY_TIMEOUT_MS,
-        route::RETRY_ON_TEXT,
-        route::RETRY_BACKOFF_MS,
-        route::REWRITE_URI,
-        route::REWRITE_AUTHORITY,
-        route::REWRITE_REGEX,
-        route::REWRITE_REGEX_SUBSTITUTION,
-        route::CORS,
+        policy::REDIRECT_URI,
+        policy::REDIRECT_AUTHORITY,
+        policy::REDIRECT_PORT,
+        policy::REDIRECT_SCHEME,
+        policy::DIRECT_BODY,
+        policy::DELAY_MS,
+        policy::ABORT_GRPC_STATUS,
+        policy::TIMEOUT_MS,
+        policy::RETRY_PER_TRY_TIMEOUT_MS,
+        policy::RETRY_ON_TEXT,
+        policy::RETRY_BACKOFF_MS,
+        policy::REWRITE_URI,
+        policy::REWRITE_AUTHORITY,
+        policy::REWRITE_REGEX,
+        policy::REWRITE_REGEX_SUBSTITUTION,
+        policy::CORS,
     ] {
         r[field] = NONE;
     }
     match &route_spec.action {
         ActionSpec::Route(dests) => {
-            r[route::ACTION] = action_kind::ROUTE;
+            r[policy::ACTION] = action_kind::ROUTE;
             if dests.is_empty() {
                 return Err(EncodeError::NoDestinations { route: label() });
             }
             // Istio: a lone destination may omit its weight; all-zero weights split evenly.
             let all_zero = dests.iter().all(|d| d.weight == 0);
-            let mut records = Vec::with_capacity(dests.len());
+            let mut records = Vec::with_capacity(dests.len() * dest::LEN);
             let mut total: u32 = 0;
             for d in dests {
                 let weight = if all_zero { 1 } else { d.weight };
@@ -361,90 +379,87 @@ fn route_fields(
                     header_ops(w, &d.request_headers)?;
                 (rec[dest::RESPONSE_OPS], rec[dest::RESPONSE_OPS_LEN]) =
                     header_ops(w, &d.response_headers)?;
-                records.push(rec);
+                records.extend_from_slice(&rec);
             }
-            r[route::DESTS] = w.count(Section::Destinations);
-            r[route::DESTS_LEN] = records.len() as u32;
-            for rec in &records {
-                w.push(Section::Destinations, rec)?;
-            }
-            r[route::TOTAL_WEIGHT] = total;
+            (r[policy::DESTS], r[policy::DESTS_LEN]) =
+                w.interned_range(Section::Destinations, records)?;
+            r[policy::TOTAL_WEIGHT] = total;
         }
         ActionSpec::Redirect(redirect) => {
-            r[route::ACTION] = action_kind::REDIRECT;
-            r[route::REDIRECT_URI] = w.opt_str(redirect.uri.as_deref())?;
-            r[route::REDIRECT_AUTHORITY] = w.opt_str(redirect.authority.as_deref())?;
-            r[route::REDIRECT_PORT] = opt(redirect.port.map(u32::from));
-            r[route::REDIRECT_SCHEME] = w.opt_str(redirect.scheme.as_deref())?;
-            r[route::STATUS] = status(route_spec, redirect.code)?;
-            r[route::REDIRECT_DERIVE_PORT] = u32::from(redirect.derive_port_from_request);
+            r[policy::ACTION] = action_kind::REDIRECT;
+            r[policy::REDIRECT_URI] = w.opt_str(redirect.uri.as_deref())?;
+            r[policy::REDIRECT_AUTHORITY] = w.opt_str(redirect.authority.as_deref())?;
+            r[policy::REDIRECT_PORT] = opt(redirect.port.map(u32::from));
+            r[policy::REDIRECT_SCHEME] = w.opt_str(redirect.scheme.as_deref())?;
+            r[policy::STATUS] = status(route_spec, redirect.code)?;
+            r[policy::REDIRECT_DERIVE_PORT] = u32::from(redirect.derive_port_from_request);
         }
         ActionSpec::DirectResponse { status: code, body } => {
-            r[route::ACTION] = action_kind::DIRECT_RESPONSE;
-            r[route::STATUS] = status(route_spec, *code)?;
-            r[route::DIRECT_BODY] = w.blob(body)?;
+            r[policy::ACTION] = action_kind::DIRECT_RESPONSE;
+            r[policy::STATUS] = status(route_spec, *code)?;
+            r[policy::DIRECT_BODY] = w.blob(body)?;
         }
     }
     if let Some(fault) = &route_spec.fault {
         if let Some((delay_ms, percent)) = fault.delay {
-            r[route::DELAY_MS] = delay_ms.min(NONE - 1);
-            r[route::DELAY_PER_MILLION] = percent_to_per_million(percent);
+            r[policy::DELAY_MS] = delay_ms.min(NONE - 1);
+            r[policy::DELAY_PER_MILLION] = percent_to_per_million(percent);
         }
         if let Some((kind, percent)) = &fault.abort {
-            r[route::ABORT_PER_MILLION] = percent_to_per_million(*percent);
+            r[policy::ABORT_PER_MILLION] = percent_to_per_million(*percent);
             match kind {
                 AbortKind::HttpStatus(code) => {
-                    r[route::ABORT_KIND] = format::abort_kind::HTTP;
-                    r[route::ABORT_HTTP_STATUS] = status(route_spec, *code)?;
+                    r[policy::ABORT_KIND] = format::abort_kind::HTTP;
+                    r[policy::ABORT_HTTP_STATUS] = status(route_spec, *code)?;
                 }
                 AbortKind::GrpcStatus(grpc) => {
-                    r[route::ABORT_KIND] = format::abort_kind::GRPC;
-                    r[route::ABORT_GRPC_STATUS] = w.str(grpc)?;
+                    r[policy::ABORT_KIND] = format::abort_kind::GRPC;
+                    r[policy::ABORT_GRPC_STATUS] = w.str(grpc)?;
                 }
             }
         }
     }
-    r[route::TIMEOUT_MS] = opt(route_spec.timeout_ms);
+    r[policy::TIMEOUT_MS] = opt(route_spec.timeout_ms);
     if let Some(retry) = &route_spec.retries {
         retry_fields(w, &mut r, retry, &label)?;
     }
-    (r[route::REQUEST_OPS], r[route::REQUEST_OPS_LEN]) =
+    (r[policy::REQUEST_OPS], r[policy::REQUEST_OPS_LEN]) =
         header_ops(w, &route_spec.request_headers)?;
-    (r[route::RESPONSE_OPS], r[route::RESPONSE_OPS_LEN]) =
+    (r[policy::RESPONSE_OPS], r[policy::RESPONSE_OPS_LEN]) =
         header_ops(w, &route_spec.response_headers)?;
     if let Some(rewrite) = &route_spec.rewrite {
-        r[route::REWRITE_PRESENT] = 1;
-        r[route::REWRITE_URI] = w.opt_str(rewrite.uri.as_deref())?;
-        r[route::REWRITE_AUTHORITY] = w.opt_str(rewrite.authority.as_deref())?;
+        r[policy::REWRITE_PRESENT] = 1;
+        r[policy::REWRITE_URI] = w.opt_str(rewrite.uri.as_deref())?;
+        r[policy::REWRITE_AUTHORITY] = w.opt_str(rewrite.authority.as_deref())?;
         if let Some((pattern, substitution)) = &rewrite.uri_regex {
-            r[route::REWRITE_REGEX] = w.str(pattern)?;
-            r[route::REWRITE_REGEX_SUBSTITUTION] = w.str(substitution)?;
+            r[policy::REWRITE_REGEX] = w.str(pattern)?;
+            r[policy::REWRITE_REGEX_SUBSTITUTION] = w.str(substitution)?;
         }
     }
-    r[route::MIRRORS] = w.count(Section::Mirrors);
-    r[route::MIRRORS_LEN] = route_spec.mirrors.len() as u32;
+    let mut mirrors = Vec::with_capacity(route_spec.mirrors.len() * mirror::LEN);
     for m in &route_spec.mirrors {
         let mut rec = [0u32; mirror::LEN];
         rec[mirror::CLUSTER] = check_cluster(m.cluster)?;
         rec[mirror::PER_MILLION] = percent_to_per_million(m.percent);
-        w.push(Section::Mirrors, &rec)?;
+        mirrors.extend_from_slice(&rec);
     }
+    (r[policy::MIRRORS], r[policy::MIRRORS_LEN]) = w.interned_range(Section::Mirrors, mirrors)?;
     if let Some(cors_spec) = &route_spec.cors {
-        r[route::CORS] = write_cors(w, cors_spec)?;
+        r[policy::CORS] = write_cors(w, cors_spec)?;
     }
-    Ok(r)
+    w.intern(Section::Policies, &r)
 }
 
 fn retry_fields(
     w: &mut Writer,
-    r: &mut [u32; route::LEN],
+    r: &mut [u32; policy::LEN],
     retry: &RetrySpec,
     label: &dyn Fn() -> String,
 ) -> Result<(), EncodeError> {
-    r[route::RETRY_PRESENT] = 1;
-    r[route::RETRY_ATTEMPTS] = retry.attempts;
-    r[route::RETRY_PER_TRY_TIMEOUT_MS] = opt(retry.per_try_timeout_ms);
-    r[route::RETRY_BACKOFF_MS] = opt(retry.backoff_ms);
+    r[policy::RETRY_PRESENT] = 1;
+    r[policy::RETRY_ATTEMPTS] = retry.attempts;
+    r[policy::RETRY_PER_TRY_TIMEOUT_MS] = opt(retry.per_try_timeout_ms);
+    r[policy::RETRY_BACKOFF_MS] = opt(retry.backoff_ms);
     let mut bits = 0;
     let mut codes = Vec::new();
     for token in &retry.retry_on {
@@ -464,22 +479,25 @@ fn retry_fields(
             });
         }
     }
-    r[route::RETRY_ON_BITS] = bits;
-    (r[route::RETRY_CODES], r[route::RETRY_CODES_LEN]) = w.list(Section::CodeList, codes)?;
+    r[policy::RETRY_ON_BITS] = bits;
+    (r[policy::RETRY_CODES], r[policy::RETRY_CODES_LEN]) =
+        w.interned_list(Section::CodeList, codes)?;
     if !retry.retry_on.is_empty() {
-        r[route::RETRY_ON_TEXT] = w.str(&retry.retry_on.join(","))?;
+        r[policy::RETRY_ON_TEXT] = w.str(&retry.retry_on.join(","))?;
     }
     Ok(())
 }
 
+/// A list of header operations, interned: (start, len), (0, 0) when there are none.
 fn header_ops(w: &mut Writer, ops: &HeaderOpsSpec) -> Result<(u32, u32), EncodeError> {
-    let start = w.count(Section::HeaderOps);
-    let push = |w: &mut Writer, kind: u32, name: &str, value: Option<&str>| {
+    let mut records = Vec::new();
+    let mut push = |w: &mut Writer, kind: u32, name: &str, value: Option<&str>| {
         let mut rec = [0u32; header_op::LEN];
         rec[header_op::KIND] = kind;
         rec[header_op::NAME] = w.str(&name.to_ascii_lowercase())?;
         rec[header_op::VALUE] = w.opt_str(value)?;
-        w.push(Section::HeaderOps, &rec)
+        records.extend_from_slice(&rec);
+        Ok::<(), EncodeError>(())
     };
     for (name, value) in &ops.set {
         push(w, header_op_kind::SET, name, Some(value))?;
@@ -490,7 +508,7 @@ fn header_ops(w: &mut Writer, ops: &HeaderOpsSpec) -> Result<(u32, u32), EncodeE
     for name in &ops.remove {
         push(w, header_op_kind::REMOVE, name, None)?;
     }
-    Ok((start, w.count(Section::HeaderOps) - start))
+    w.interned_range(Section::HeaderOps, records)
 }
 
 fn string_match_op(m: &StringMatchSpec) -> (u32, &str) {
@@ -501,18 +519,20 @@ fn string_match_op(m: &StringMatchSpec) -> (u32, &str) {
     }
 }
 
+/// A CORS policy and its lists, interned.
 fn write_cors(w: &mut Writer, cors_spec: &CorsSpec) -> Result<u32, EncodeError> {
     let mut rec = [0u32; cors::LEN];
-    rec[cors::ORIGINS] = w.count(Section::StringMatches);
-    rec[cors::ORIGINS_LEN] = cors_spec.allow_origins.len() as u32;
+    let mut origins = Vec::with_capacity(cors_spec.allow_origins.len() * string_match::LEN);
     for origin in &cors_spec.allow_origins {
         let (op, value) = string_match_op(origin);
         let value = w.str(value)?;
         let mut m = [0u32; string_match::LEN];
         m[string_match::OP] = op;
         m[string_match::VALUE] = value;
-        w.push(Section::StringMatches, &m)?;
+        origins.extend_from_slice(&m);
     }
+    (rec[cors::ORIGINS], rec[cors::ORIGINS_LEN]) =
+        w.interned_range(Section::StringMatches, origins)?;
     for (field, items) in [
         (cors::METHODS, &cors_spec.allow_methods),
         (cors::HEADERS, &cors_spec.allow_headers),
@@ -522,7 +542,7 @@ fn write_cors(w: &mut Writer, cors_spec: &CorsSpec) -> Result<u32, EncodeError> 
             .iter()
             .map(|s| w.str(s))
             .collect::<Result<Vec<_>, _>>()?;
-        (rec[field], rec[field + 1]) = w.list(Section::StrList, ids)?;
+        (rec[field], rec[field + 1]) = w.interned_list(Section::StrList, ids)?;
     }
     rec[cors::MAX_AGE_S] = opt(cors_spec.max_age_s);
     rec[cors::CREDENTIALS] = match cors_spec.allow_credentials {
@@ -530,18 +550,19 @@ fn write_cors(w: &mut Writer, cors_spec: &CorsSpec) -> Result<u32, EncodeError> 
         Some(false) => 1,
         Some(true) => 2,
     };
-    w.push(Section::Cors, &rec)
+    w.intern(Section::Cors, &rec)
 }
 
+/// A label list, interned.
 fn labels(w: &mut Writer, pairs: &[(String, String)]) -> Result<(u32, u32), EncodeError> {
-    let start = w.count(Section::Labels);
+    let mut records = Vec::with_capacity(pairs.len() * label::LEN);
     for (key, value) in pairs {
         let mut rec = [0u32; label::LEN];
         rec[label::KEY] = w.str(key)?;
         rec[label::VALUE] = w.str(value)?;
-        w.push(Section::Labels, &rec)?;
+        records.extend_from_slice(&rec);
     }
-    Ok((start, pairs.len() as u32))
+    w.interned_range(Section::Labels, records)
 }
 
 fn write_cluster(w: &mut Writer, c: &ClusterSpec) -> Result<u32, EncodeError> {
@@ -551,20 +572,17 @@ fn write_cluster(w: &mut Writer, c: &ClusterSpec) -> Result<u32, EncodeError> {
     rec[cluster::SUBSET] = w.opt_str(c.subset.as_deref())?;
     rec[cluster::PORT] = opt(c.port.map(u32::from));
     (rec[cluster::LABELS], rec[cluster::LABELS_LEN]) = labels(w, &c.labels)?;
-    let mut endpoint_records = Vec::with_capacity(c.endpoints.len());
+    let mut endpoint_records = Vec::with_capacity(c.endpoints.len() * endpoint::LEN);
     for e in &c.endpoints {
         let mut er = [0u32; endpoint::LEN];
         er[endpoint::ADDRESS] = w.str(&e.address)?;
         er[endpoint::PORT] = u32::from(e.port);
         er[endpoint::WEIGHT] = e.weight;
         (er[endpoint::LABELS], er[endpoint::LABELS_LEN]) = labels(w, &e.labels)?;
-        endpoint_records.push(er);
+        endpoint_records.extend_from_slice(&er);
     }
-    rec[cluster::ENDPOINTS] = w.count(Section::Endpoints);
-    rec[cluster::ENDPOINTS_LEN] = endpoint_records.len() as u32;
-    for er in &endpoint_records {
-        w.push(Section::Endpoints, er)?;
-    }
+    (rec[cluster::ENDPOINTS], rec[cluster::ENDPOINTS_LEN]) =
+        w.interned_range(Section::Endpoints, endpoint_records)?;
     rec[cluster::RESOLUTION] = match c.resolution {
         ResolutionSpec::Static => 0,
         ResolutionSpec::Dns => 1,

@@ -14,8 +14,8 @@ use regex_automata::util::primitives::StateID;
 use regex_automata::util::start;
 
 use crate::format::{
-    COND_IGNORE_CASE, COND_NEGATED, NONE, Section, cond, dest, dim, entry, field, key_kind, op,
-    root, route, slot, vhost,
+    COND_IGNORE_CASE, COND_NEGATED, NONE, Section, cond, dest, dim, entry, field, home_slot,
+    key_kind, op, policy, root, slot, vhost,
 };
 use crate::hash::{Draw, KeyHasher, draw, fires};
 use crate::read::Table;
@@ -237,9 +237,9 @@ impl<'a> Table<'a> {
 
     /// The first destination whose cumulative weight exceeds the draw (binary search).
     fn choose_destination(&self, route_id: u32, random: u64) -> u32 {
-        let rec = self.rec(Section::Routes, route_id);
-        let dests = rec.range(route::DESTS);
-        let total = rec.get(route::TOTAL_WEIGHT);
+        let rec = self.policy(route_id);
+        let dests = rec.range(policy::DESTS);
+        let total = rec.get(policy::TOTAL_WEIGHT);
         if total == 0 {
             return dests.start;
         }
@@ -269,23 +269,46 @@ impl<'a> Table<'a> {
         if n == 0 {
             return None;
         }
-        let mask = n - 1;
-        let mut idx = (hash as u32) & mask;
-        for _ in 0..n {
+        // Version 1: a power-of-two count, the hash's low bits, plain linear probing.
+        let robin_hood = self.version != 1;
+        let mut idx = if robin_hood {
+            home_slot(hash, n)
+        } else {
+            (hash as u32) & (n - 1)
+        };
+        // The loader checked that an empty slot ends every probe; the bound is a second guard.
+        for distance in 0..n {
             let rec = self.rec(slots, idx);
             let found_tag = rec.get(slot::TAG);
             if found_tag == 0 {
                 return None;
             }
-            if found_tag == tag
-                && rec.get(slot::HASH_LO) == hash as u32
-                && rec.get(slot::HASH_HI) == (hash >> 32) as u32
+            let found_hash =
+                u64::from(rec.get(slot::HASH_LO)) | (u64::from(rec.get(slot::HASH_HI)) << 32);
+            if found_hash == hash
+                && found_tag == tag
                 && rec.get(slot::SCOPE) == scope
                 && eq_folded(key, self.str_bytes(rec.get(slot::KEY)), fold)
             {
                 return Some(rec.range(slot::LIST));
             }
-            idx = (idx + 1) & mask;
+            // Robin Hood placement (checked at load): a key closer to its home than we are to
+            // ours means ours would have taken its slot, so it is not in the table.
+            if robin_hood {
+                let found_home = home_slot(found_hash, n);
+                let found_distance = if idx >= found_home {
+                    idx - found_home
+                } else {
+                    n - (found_home - idx)
+                };
+                if found_distance < distance {
+                    return None;
+                }
+            }
+            idx += 1;
+            if idx == n {
+                idx = 0;
+            }
         }
         None
     }

@@ -20,13 +20,33 @@
 //!     96     …  section table: count × {kind u32, record size u32, offset u64, length u64,
 //!               record count u64}, then sections, each at an 8-aligned offset
 //! ```
+//!
+//! Version 2 (written today) differs from version 1 (still read) in two ways:
+//!
+//! - A route record keeps only the rule's identity (virtual host, VirtualService, name, rule
+//!   index) and a reference to a record of `Policies`, which holds what the route does
+//!   (action, destinations, fault, timeout, retries, header operations, rewrite, mirrors,
+//!   CORS). The writer interns policies and the ranges they point to by content, so routes
+//!   that behave the same share one policy; an empty range is written as (0, 0). In version 1
+//!   those policy fields follow the identity inside the route record, in the same order
+//!   ([`route_v1`]), and there is no `Policies` section.
+//! - Hash tables (`HostSlots`, `KeySlots`) have any number of slots sized for their load
+//!   ([`slot_count`]: at most 0.6 full, at least one slot and at least one empty slot); a
+//!   key's home slot is [`home_slot`] (multiply-shift of the hash) and probing is linear with
+//!   wrap-around, keys placed Robin Hood style (along a run, each key is at most one slot
+//!   further from its home than the one before), so a lookup stops at an empty slot or at the
+//!   first key closer to its home than the probe is to its own. In version 1 the slot count is
+//!   a power of two, the home slot is the hash's low bits and only an empty slot ends a probe.
 
 /// `MESHTBL\0`: identifies the file kind.
 pub const MAGIC: [u8; 8] = *b"MESHTBL\0";
 /// Written little-endian; reads as 0x04030201 on a reader that got the byte order wrong.
 pub const ENDIAN_MARK: u32 = 0x0102_0304;
-/// Bump on any layout change.
-pub const FORMAT_VERSION: u32 = 1;
+/// Bump on any layout change. The reader also loads every version from
+/// [`OLDEST_READABLE_VERSION`] on.
+pub const FORMAT_VERSION: u32 = 2;
+/// The oldest format version the reader still loads.
+pub const OLDEST_READABLE_VERSION: u32 = 1;
 pub const HEADER_LEN: usize = 96;
 pub const CHECKSUM_OFFSET: usize = 64;
 pub const SECTION_ENTRY_LEN: usize = 32;
@@ -69,10 +89,13 @@ pub enum Section {
     Clusters,
     Endpoints,
     Labels,
+    /// Version 2 on. Numbered after the version 1 kinds, laid out after `Routes`.
+    Policies,
 }
 
 impl Section {
-    pub const ALL: [Section; 28] = [
+    /// Every section of the current version, in layout order.
+    pub const ALL: [Section; 29] = [
         Section::Root,
         Section::Bytes,
         Section::Strings,
@@ -85,6 +108,7 @@ impl Section {
         Section::VhostList,
         Section::HostSlots,
         Section::Routes,
+        Section::Policies,
         Section::Entries,
         Section::EntryList,
         Section::Conditions,
@@ -102,6 +126,15 @@ impl Section {
         Section::Endpoints,
         Section::Labels,
     ];
+
+    /// The sections of a format version, in layout order (`None` for an unknown version).
+    pub fn all_in(version: u32) -> Option<&'static [Section]> {
+        match version {
+            1 => Some(&V1_SECTIONS),
+            FORMAT_VERSION => Some(&Section::ALL),
+            _ => None,
+        }
+    }
 
     pub fn from_u32(kind: u32) -> Option<Section> {
         Section::ALL
@@ -124,6 +157,7 @@ impl Section {
             Section::VhostList => "virtual host lists",
             Section::HostSlots => "host hash table",
             Section::Routes => "routes",
+            Section::Policies => "route policies",
             Section::Entries => "match entries",
             Section::EntryList => "match entry lists",
             Section::Conditions => "conditions",
@@ -143,7 +177,23 @@ impl Section {
         }
     }
 
-    /// The field schema of a record section, `None` for raw byte sections.
+    /// The field schema of a record section in a given format version (only `Routes`
+    /// changed), `None` for raw byte sections.
+    pub fn schema_in(self, version: u32) -> Option<&'static [FieldKind]> {
+        if version == 1 && self == Section::Routes {
+            return Some(route_v1::FIELDS);
+        }
+        self.schema()
+    }
+
+    /// Bytes per record in a given format version: 4 per field, 1 for raw sections.
+    #[inline]
+    pub fn record_size_in(self, version: u32) -> usize {
+        self.schema_in(version).map_or(1, |fields| fields.len() * 4)
+    }
+
+    /// The field schema of a record section in the current version, `None` for raw byte
+    /// sections.
     pub fn schema(self) -> Option<&'static [FieldKind]> {
         Some(match self {
             Section::Bytes | Section::DfaBytes => return None,
@@ -158,6 +208,7 @@ impl Section {
             Section::VhostList => &[FieldKind::Ref(Section::VirtualHosts)],
             Section::HostSlots => slot::FIELDS_HOST,
             Section::Routes => route::FIELDS,
+            Section::Policies => policy::FIELDS,
             Section::Entries => entry::FIELDS,
             Section::EntryList => &[FieldKind::Ref(Section::Entries)],
             Section::Conditions => cond::FIELDS,
@@ -176,11 +227,26 @@ impl Section {
         })
     }
 
-    /// Bytes per record: 4 per field, 1 for raw sections.
+    /// Bytes per record in the current version: 4 per field, 1 for raw sections.
     pub fn record_size(self) -> usize {
         self.schema().map_or(1, |fields| fields.len() * 4)
     }
 }
+
+/// The sections of format version 1, in layout order: today's without `Policies`.
+const V1_SECTIONS: [Section; 28] = {
+    let mut sections = [Section::Root; 28];
+    let mut from = 0;
+    let mut to = 0;
+    while from < Section::ALL.len() {
+        if !matches!(Section::ALL[from], Section::Policies) {
+            sections[to] = Section::ALL[from];
+            to += 1;
+        }
+        from += 1;
+    }
+    sections
+};
 
 /// What a u32 field holds, and so how the loader checks it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -260,7 +326,8 @@ record!(vhost {
     RESIDUAL_LEN: Len,
 });
 
-/// Open-addressing hash table slots (power-of-two count, linear probing).
+/// Open-addressing hash table slots: linear probing with wrap-around from [`home_slot`]
+/// (version 1: a power-of-two count, home slot from the hash's low bits).
 pub mod slot {
     use super::{FieldKind, FieldKind::*, Section};
     pub const HASH_LO: usize = 0;
@@ -302,59 +369,92 @@ pub mod key_kind {
     pub const PREFIX: u32 = 5;
 }
 
-record!(route {
-    VHOST: Ref(Section::VirtualHosts),
-    VS_NAME: Str,
-    NAME: OptStr,
-    RULE_INDEX: Plain,
-    ACTION: Max(2),
-    DESTS: Start(Section::Destinations),
-    DESTS_LEN: Len,
-    TOTAL_WEIGHT: Plain,
-    REDIRECT_URI: OptStr,
-    REDIRECT_AUTHORITY: OptStr,
-    REDIRECT_PORT: OptMax(u16::MAX as u32),
-    REDIRECT_SCHEME: OptStr,
-    STATUS: Max(999),
-    REDIRECT_DERIVE_PORT: Max(1),
-    DIRECT_BODY: OptBlob,
-    DELAY_MS: OptMax(u32::MAX - 1),
-    DELAY_PER_MILLION: Max(1_000_000),
-    ABORT_KIND: Max(2),
-    ABORT_HTTP_STATUS: Max(999),
-    ABORT_GRPC_STATUS: OptStr,
-    ABORT_PER_MILLION: Max(1_000_000),
-    TIMEOUT_MS: Plain,
-    RETRY_PRESENT: Max(1),
-    RETRY_ATTEMPTS: Plain,
-    RETRY_PER_TRY_TIMEOUT_MS: Plain,
-    RETRY_ON_BITS: Plain,
-    RETRY_CODES: Start(Section::CodeList),
-    RETRY_CODES_LEN: Len,
-    RETRY_ON_TEXT: OptStr,
-    RETRY_BACKOFF_MS: Plain,
-    REQUEST_OPS: Start(Section::HeaderOps),
-    REQUEST_OPS_LEN: Len,
-    RESPONSE_OPS: Start(Section::HeaderOps),
-    RESPONSE_OPS_LEN: Len,
-    REWRITE_PRESENT: Max(1),
-    REWRITE_URI: OptStr,
-    REWRITE_AUTHORITY: OptStr,
-    REWRITE_REGEX: OptStr,
-    REWRITE_REGEX_SUBSTITUTION: OptStr,
-    MIRRORS: Start(Section::Mirrors),
-    MIRRORS_LEN: Len,
-    CORS: OptRef(Section::Cors),
-});
+record!(
+    /// One rule of a VirtualService: its identity, and what it does in a shared policy.
+    route {
+        VHOST: Ref(Section::VirtualHosts),
+        VS_NAME: Str,
+        NAME: OptStr,
+        RULE_INDEX: Plain,
+        POLICY: Ref(Section::Policies),
+    }
+);
 
-/// Values of `route::ACTION`.
+record!(
+    /// What a route does with a request. Interned: routes that behave the same share one.
+    policy {
+        ACTION: Max(2),
+        DESTS: Start(Section::Destinations),
+        DESTS_LEN: Len,
+        TOTAL_WEIGHT: Plain,
+        REDIRECT_URI: OptStr,
+        REDIRECT_AUTHORITY: OptStr,
+        REDIRECT_PORT: OptMax(u16::MAX as u32),
+        REDIRECT_SCHEME: OptStr,
+        STATUS: Max(999),
+        REDIRECT_DERIVE_PORT: Max(1),
+        DIRECT_BODY: OptBlob,
+        DELAY_MS: OptMax(u32::MAX - 1),
+        DELAY_PER_MILLION: Max(1_000_000),
+        ABORT_KIND: Max(2),
+        ABORT_HTTP_STATUS: Max(999),
+        ABORT_GRPC_STATUS: OptStr,
+        ABORT_PER_MILLION: Max(1_000_000),
+        TIMEOUT_MS: Plain,
+        RETRY_PRESENT: Max(1),
+        RETRY_ATTEMPTS: Plain,
+        RETRY_PER_TRY_TIMEOUT_MS: Plain,
+        RETRY_ON_BITS: Plain,
+        RETRY_CODES: Start(Section::CodeList),
+        RETRY_CODES_LEN: Len,
+        RETRY_ON_TEXT: OptStr,
+        RETRY_BACKOFF_MS: Plain,
+        REQUEST_OPS: Start(Section::HeaderOps),
+        REQUEST_OPS_LEN: Len,
+        RESPONSE_OPS: Start(Section::HeaderOps),
+        RESPONSE_OPS_LEN: Len,
+        REWRITE_PRESENT: Max(1),
+        REWRITE_URI: OptStr,
+        REWRITE_AUTHORITY: OptStr,
+        REWRITE_REGEX: OptStr,
+        REWRITE_REGEX_SUBSTITUTION: OptStr,
+        MIRRORS: Start(Section::Mirrors),
+        MIRRORS_LEN: Len,
+        CORS: OptRef(Section::Cors),
+    }
+);
+
+/// The version 1 route record: the identity fields of [`route`] (without `POLICY`), then the
+/// fields of [`policy`] in the same order, so a policy field `f` is route field
+/// `POLICY_BASE + f`.
+pub mod route_v1 {
+    use super::{FieldKind, policy, route};
+
+    pub const POLICY_BASE: usize = route::POLICY;
+    pub const LEN: usize = POLICY_BASE + policy::LEN;
+    pub const FIELDS: &[FieldKind] = &{
+        let mut fields = [FieldKind::Plain; LEN];
+        let mut i = 0;
+        while i < LEN {
+            fields[i] = if i < POLICY_BASE {
+                route::FIELDS[i]
+            } else {
+                policy::FIELDS[i - POLICY_BASE]
+            };
+            i += 1;
+        }
+        fields
+    };
+}
+
+/// Values of `policy::ACTION`.
 pub mod action_kind {
     pub const ROUTE: u32 = 0;
     pub const REDIRECT: u32 = 1;
     pub const DIRECT_RESPONSE: u32 = 2;
 }
 
-/// Values of `route::ABORT_KIND`.
+/// Values of `policy::ABORT_KIND`.
 pub mod abort_kind {
     pub const NONE: u32 = 0;
     pub const HTTP: u32 = 1;
@@ -526,7 +626,7 @@ record!(label {
     VALUE: Str,
 });
 
-/// Retry conditions (`retryOn` tokens) as bits of `route::RETRY_ON_BITS`.
+/// Retry conditions (`retryOn` tokens) as bits of `policy::RETRY_ON_BITS`.
 pub mod retry_on {
     pub const TOKENS: &[(&str, u32)] = &[
         ("5xx", 1 << 0),
@@ -554,5 +654,70 @@ pub mod retry_on {
             .iter()
             .find(|(name, _)| *name == token)
             .map(|(_, bit)| *bit)
+    }
+}
+
+/// The home slot of a hash in a version 2 table of `n_slots` slots: the high bits of
+/// `hash × n_slots` ("fastrange"), uniform over `0..n_slots` for any count, without a
+/// division.
+#[inline]
+pub fn home_slot(hash: u64, n_slots: u32) -> u32 {
+    ((u128::from(hash) * u128::from(n_slots)) >> 64) as u32
+}
+
+/// Slots for `n_keys` keys in a version 2 hash table: at most 0.6 full (so unsuccessful
+/// lookups stay short), at least one slot, and always at least one empty slot.
+pub fn slot_count(n_keys: usize) -> usize {
+    (n_keys * 5).div_ceil(3).max(n_keys + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slot_counts_leave_room_and_an_empty_slot() {
+        assert_eq!(slot_count(0), 1);
+        assert_eq!(slot_count(1), 2);
+        assert_eq!(slot_count(3), 5);
+        assert_eq!(slot_count(100_001), 166_669);
+        for n in 0..20_000 {
+            let slots = slot_count(n);
+            assert!(slots > n, "{n}");
+            assert!(
+                n * 5 <= slots * 3,
+                "{n} keys in {slots} slots is over 0.6 full"
+            );
+        }
+    }
+
+    #[test]
+    fn home_slots_are_in_range_and_spread() {
+        for n in [1u32, 2, 3, 5, 1667, 166_669, u32::MAX - 1] {
+            for hash in [0u64, 1, u64::MAX / 3, u64::MAX - 1, u64::MAX] {
+                assert!(home_slot(hash, n) < n, "{hash} in {n}");
+            }
+        }
+        assert_eq!(home_slot(0, 10), 0);
+        assert_eq!(home_slot(u64::MAX / 2 + 1, 10), 5);
+        assert_eq!(home_slot(u64::MAX, 10), 9);
+    }
+
+    #[test]
+    fn version_1_route_records_are_the_identity_then_the_policy() {
+        assert_eq!(route_v1::LEN, 42);
+        assert_eq!(
+            &route_v1::FIELDS[..route_v1::POLICY_BASE],
+            &route::FIELDS[..4]
+        );
+        assert_eq!(&route_v1::FIELDS[route_v1::POLICY_BASE..], policy::FIELDS);
+        assert_eq!(Section::Routes.record_size_in(1), 168);
+        assert_eq!(Section::Routes.record_size_in(2), 20);
+        let v1 = Section::all_in(1).unwrap();
+        assert_eq!(v1.len(), 28);
+        assert!(!v1.contains(&Section::Policies));
+        assert_eq!(Section::all_in(FORMAT_VERSION), Some(&Section::ALL[..]));
+        assert_eq!(Section::all_in(0), None);
+        assert_eq!(Section::all_in(FORMAT_VERSION + 1), None);
     }
 }

@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use regex_automata::dfa::dense::DFA;
 
-use crate::format::{NONE, Section, span};
+use crate::format::{NONE, Section, route, route_v1, span};
 pub use error::LoadError;
 
 /// Where one section lies in the buffer.
@@ -88,6 +88,12 @@ impl<'a> Rec<'a> {
             .map_or(0, u32::from_le_bytes)
     }
 
+    /// The record from field `first` on, so that its field `first + f` reads as field `f`.
+    #[inline]
+    pub(crate) fn skip_fields(self, first: usize) -> Rec<'a> {
+        Rec(self.0.get(first * 4..).unwrap_or(&[]))
+    }
+
     /// A (start, len) pair as an index range.
     #[inline]
     pub(crate) fn range(self, field: usize) -> std::ops::Range<u32> {
@@ -116,7 +122,8 @@ impl<'a> Table<'a> {
             content_hash: self.content_hash,
             total_len: self.bytes.len(),
             checksum: self.checksum,
-            sections: Section::ALL
+            sections: Section::all_in(self.version)
+                .unwrap_or(&Section::ALL)
                 .iter()
                 .map(|s| (s.name(), self.sections[*s as usize - 1]))
                 .collect(),
@@ -141,14 +148,36 @@ impl<'a> Table<'a> {
         self.sections[section as usize - 1].count
     }
 
+    /// Bytes per record of a section in this table's format version.
+    #[inline]
+    pub(crate) fn record_size(&self, section: Section) -> usize {
+        if section == Section::Routes && self.version == 1 {
+            route_v1::LEN * 4
+        } else {
+            section.record_size()
+        }
+    }
+
     #[inline]
     pub(crate) fn rec(&self, section: Section, idx: u32) -> Rec<'_> {
-        let size = section.record_size();
+        let size = self.record_size(section);
         let start = idx as usize * size;
         Rec(self
             .section(section)
             .get(start..start + size)
             .unwrap_or(&[]))
+    }
+
+    /// The policy of a route (read with `format::policy` field indexes): its record in
+    /// `Policies`, or in version 1 the route record's own fields from `route_v1::POLICY_BASE`.
+    #[inline]
+    pub(crate) fn policy(&self, route_id: u32) -> Rec<'_> {
+        let route = self.rec(Section::Routes, route_id);
+        if self.version == 1 {
+            route.skip_fields(route_v1::POLICY_BASE)
+        } else {
+            self.rec(Section::Policies, route.get(route::POLICY))
+        }
     }
 
     /// The single value of a one-field list record.

@@ -5,7 +5,7 @@
 
 use crate::format::{
     NONE, Section, abort_kind, action_kind, cluster, cond, cors, dest, endpoint, entry, field,
-    header_op, header_op_kind, label, mirror, op, route, string_match, vhost,
+    header_op, header_op_kind, label, mirror, op, policy, route, string_match, vhost,
 };
 use crate::read::{Rec, Table};
 
@@ -182,6 +182,10 @@ impl<'t> RouteView<'t> {
     fn rec(&self) -> Rec<'t> {
         self.table.rec(Section::Routes, self.id)
     }
+    /// What the route does (shared by routes that behave the same).
+    fn policy(&self) -> Rec<'t> {
+        self.table.policy(self.id)
+    }
     pub fn id(&self) -> RouteId {
         RouteId(self.id)
     }
@@ -209,90 +213,93 @@ impl<'t> RouteView<'t> {
         self.table.opt_str(self.rec().get(route::NAME))
     }
     pub fn action(&self) -> ActionView<'t> {
-        let rec = self.rec();
-        match rec.get(route::ACTION) {
+        let rec = self.policy();
+        match rec.get(policy::ACTION) {
             action_kind::REDIRECT => ActionView::Redirect(RedirectView {
-                uri: self.table.opt_str(rec.get(route::REDIRECT_URI)),
-                authority: self.table.opt_str(rec.get(route::REDIRECT_AUTHORITY)),
-                port: opt_u32(rec.get(route::REDIRECT_PORT)).map(|p| p as u16),
-                scheme: self.table.opt_str(rec.get(route::REDIRECT_SCHEME)),
-                code: rec.get(route::STATUS) as u16,
-                derive_port_from_request: rec.get(route::REDIRECT_DERIVE_PORT) != 0,
+                uri: self.table.opt_str(rec.get(policy::REDIRECT_URI)),
+                authority: self.table.opt_str(rec.get(policy::REDIRECT_AUTHORITY)),
+                port: opt_u32(rec.get(policy::REDIRECT_PORT)).map(|p| p as u16),
+                scheme: self.table.opt_str(rec.get(policy::REDIRECT_SCHEME)),
+                code: rec.get(policy::STATUS) as u16,
+                derive_port_from_request: rec.get(policy::REDIRECT_DERIVE_PORT) != 0,
             }),
             action_kind::DIRECT_RESPONSE => ActionView::DirectResponse {
-                status: rec.get(route::STATUS) as u16,
-                body: self.table.blob(rec.get(route::DIRECT_BODY)),
+                status: rec.get(policy::STATUS) as u16,
+                body: self.table.blob(rec.get(policy::DIRECT_BODY)),
             },
             _ => ActionView::Route,
         }
     }
     /// Weighted destinations (empty unless the action is `Route`).
     pub fn destinations(&self) -> impl ExactSizeIterator<Item = DestinationView<'t>> + 't {
-        range_views(self.table, self.rec().range(route::DESTS), |table, id| {
-            DestinationView { table, id }
-        })
+        range_views(
+            self.table,
+            self.policy().range(policy::DESTS),
+            |table, id| DestinationView { table, id },
+        )
     }
     pub fn total_weight(&self) -> u32 {
-        self.rec().get(route::TOTAL_WEIGHT)
+        self.policy().get(policy::TOTAL_WEIGHT)
     }
     pub fn fault(&self) -> Option<FaultView<'t>> {
-        let rec = self.rec();
+        let rec = self.policy();
         let delay =
-            opt_u32(rec.get(route::DELAY_MS)).map(|ms| (ms, rec.get(route::DELAY_PER_MILLION)));
-        let abort = match rec.get(route::ABORT_KIND) {
-            abort_kind::HTTP => Some(Abort::HttpStatus(rec.get(route::ABORT_HTTP_STATUS) as u16)),
+            opt_u32(rec.get(policy::DELAY_MS)).map(|ms| (ms, rec.get(policy::DELAY_PER_MILLION)));
+        let abort = match rec.get(policy::ABORT_KIND) {
+            abort_kind::HTTP => Some(Abort::HttpStatus(rec.get(policy::ABORT_HTTP_STATUS) as u16)),
             abort_kind::GRPC => Some(Abort::GrpcStatus(
-                self.table.str(rec.get(route::ABORT_GRPC_STATUS)),
+                self.table.str(rec.get(policy::ABORT_GRPC_STATUS)),
             )),
             _ => None,
         }
-        .map(|abort| (abort, rec.get(route::ABORT_PER_MILLION)));
+        .map(|abort| (abort, rec.get(policy::ABORT_PER_MILLION)));
         (delay.is_some() || abort.is_some()).then_some(FaultView { delay, abort })
     }
     pub fn timeout_ms(&self) -> Option<u32> {
-        opt_u32(self.rec().get(route::TIMEOUT_MS))
+        opt_u32(self.policy().get(policy::TIMEOUT_MS))
     }
     pub fn retry(&self) -> Option<RetryView<'t>> {
-        let rec = self.rec();
-        (rec.get(route::RETRY_PRESENT) != 0).then(|| RetryView {
-            attempts: rec.get(route::RETRY_ATTEMPTS),
-            per_try_timeout_ms: opt_u32(rec.get(route::RETRY_PER_TRY_TIMEOUT_MS)),
-            backoff_ms: opt_u32(rec.get(route::RETRY_BACKOFF_MS)),
-            retry_on_bits: rec.get(route::RETRY_ON_BITS),
+        let rec = self.policy();
+        (rec.get(policy::RETRY_PRESENT) != 0).then(|| RetryView {
+            attempts: rec.get(policy::RETRY_ATTEMPTS),
+            per_try_timeout_ms: opt_u32(rec.get(policy::RETRY_PER_TRY_TIMEOUT_MS)),
+            backoff_ms: opt_u32(rec.get(policy::RETRY_BACKOFF_MS)),
+            retry_on_bits: rec.get(policy::RETRY_ON_BITS),
             retry_on: self
                 .table
-                .opt_str(rec.get(route::RETRY_ON_TEXT))
+                .opt_str(rec.get(policy::RETRY_ON_TEXT))
                 .unwrap_or(""),
             table: self.table,
             codes: {
-                let codes = rec.range(route::RETRY_CODES);
+                let codes = rec.range(policy::RETRY_CODES);
                 (codes.start, codes.end)
             },
         })
     }
     pub fn request_headers(&self) -> impl ExactSizeIterator<Item = HeaderOp<'t>> + 't {
-        header_ops(self.table, self.rec().range(route::REQUEST_OPS))
+        header_ops(self.table, self.policy().range(policy::REQUEST_OPS))
     }
     pub fn response_headers(&self) -> impl ExactSizeIterator<Item = HeaderOp<'t>> + 't {
-        header_ops(self.table, self.rec().range(route::RESPONSE_OPS))
+        header_ops(self.table, self.policy().range(policy::RESPONSE_OPS))
     }
     pub fn rewrite(&self) -> Option<RewriteView<'t>> {
-        let rec = self.rec();
+        let rec = self.policy();
         let t = self.table;
-        (rec.get(route::REWRITE_PRESENT) != 0).then(|| RewriteView {
-            uri: t.opt_str(rec.get(route::REWRITE_URI)),
-            authority: t.opt_str(rec.get(route::REWRITE_AUTHORITY)),
+        (rec.get(policy::REWRITE_PRESENT) != 0).then(|| RewriteView {
+            uri: t.opt_str(rec.get(policy::REWRITE_URI)),
+            authority: t.opt_str(rec.get(policy::REWRITE_AUTHORITY)),
             uri_regex: t
-                .opt_str(rec.get(route::REWRITE_REGEX))
-                .zip(t.opt_str(rec.get(route::REWRITE_REGEX_SUBSTITUTION))),
+                .opt_str(rec.get(policy::REWRITE_REGEX))
+                .zip(t.opt_str(rec.get(policy::REWRITE_REGEX_SUBSTITUTION))),
         })
     }
     /// Every configured mirror (see `RouteDecision::mirrors` for those firing on a request).
     pub fn mirrors(&self) -> impl ExactSizeIterator<Item = MirrorView<'t>> + 't {
-        let start = self.rec().get(route::MIRRORS);
+        let policy = self.policy();
+        let start = policy.get(policy::MIRRORS);
         range_views(
             self.table,
-            self.rec().range(route::MIRRORS),
+            policy.range(policy::MIRRORS),
             move |table, id| {
                 let rec = table.rec(Section::Mirrors, id);
                 MirrorView {
@@ -307,7 +314,7 @@ impl<'t> RouteView<'t> {
         )
     }
     pub fn cors(&self) -> Option<CorsView<'t>> {
-        opt_u32(self.rec().get(route::CORS)).map(|id| CorsView {
+        opt_u32(self.policy().get(policy::CORS)).map(|id| CorsView {
             table: self.table,
             id,
         })
@@ -439,7 +446,7 @@ impl<'t> DestinationView<'t> {
     }
     /// Index among its route's destinations.
     pub fn index_in_route(&self, route: &RouteView<'_>) -> u32 {
-        self.id.saturating_sub(route.rec().get(route::DESTS))
+        self.id.saturating_sub(route.policy().get(policy::DESTS))
     }
 }
 

@@ -161,7 +161,7 @@ fn views_return_what_the_spec_said() {
     let bytes = artifact(&rich_spec());
     let table = Table::load(&bytes).unwrap();
     assert_eq!(table.info().content_hash, [3; 32]);
-    assert_eq!(table.info().version, 1);
+    assert_eq!(table.info().version, mesh_table::format::FORMAT_VERSION);
     let vh = table.virtual_hosts().next().unwrap();
     assert_eq!(vh.name(), "shop/reviews");
     assert_eq!(
@@ -283,6 +283,144 @@ fn identical_specs_encode_to_identical_bytes() {
     let mut other = rich_spec();
     other.content_hash = [4; 32];
     assert_ne!(encode(&other).unwrap(), a);
+}
+
+/// The rich spec's routes, each first repeated three times under other names and matches:
+/// same behaviour, other identity (the originals come last, after their copies, since the
+/// last one matches every request).
+fn repeated_spec() -> TableSpec {
+    let mut spec = rich_spec();
+    let originals = std::mem::take(&mut spec.virtual_hosts[0].routes);
+    for copy in 0..3u32 {
+        for (i, original) in originals.iter().enumerate() {
+            let mut r = original.clone();
+            r.rule_index = 10 * (copy + 1) + i as u32;
+            r.name = Some(format!("copy-{copy}-{i}"));
+            r.matches = vec![uri(exact(&format!("/copy/{copy}/{i}")))];
+            spec.virtual_hosts[0].routes.push(r);
+        }
+    }
+    spec.virtual_hosts[0].routes.extend(originals);
+    spec
+}
+
+#[test]
+fn routes_that_behave_the_same_share_one_policy_and_its_lists() {
+    use mesh_table::format::{Section, policy, route};
+    let spec = repeated_spec();
+    let bytes = encode(&spec).unwrap();
+    assert_eq!(bytes, encode(&spec).unwrap(), "deterministic");
+    let table = Table::load_owned(&bytes).unwrap();
+    let info = table.info();
+    let count = |name: &str| {
+        info.sections
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, s)| s.count)
+            .unwrap()
+    };
+    assert_eq!(count("routes"), 12);
+    // Forward, redirect, direct response: written once each, with what they point to.
+    assert_eq!(count("route policies"), 3);
+    assert_eq!(count("destinations"), 2);
+    // The destination's `x-canary`, then the route's set, add and remove.
+    assert_eq!(count("header operations"), 4);
+    assert_eq!(count("mirrors"), 1);
+    assert_eq!(count("cors policies"), 1);
+    assert_eq!(count("string matches"), 2);
+    assert_eq!(count("status code lists"), 2);
+    assert_eq!(count("blobs"), 1);
+    // Policies get ids in first-use order; every copy of a route has its original's policy.
+    for r in 0..12 {
+        assert_eq!(
+            raw_field(&bytes, Section::Routes, r, route::POLICY),
+            (r % 3) as u32
+        );
+    }
+    // Empty ranges are (0, 0): the redirect has no destinations, mirrors, operations or codes.
+    for (field, len) in [
+        (policy::DESTS, policy::DESTS_LEN),
+        (policy::MIRRORS, policy::MIRRORS_LEN),
+        (policy::REQUEST_OPS, policy::REQUEST_OPS_LEN),
+        (policy::RESPONSE_OPS, policy::RESPONSE_OPS_LEN),
+        (policy::RETRY_CODES, policy::RETRY_CODES_LEN),
+    ] {
+        assert_eq!(raw_field(&bytes, Section::Policies, 1, field), 0);
+        assert_eq!(raw_field(&bytes, Section::Policies, 1, len), 0);
+    }
+    // Every copy reads like its original, and the requests still reach the right copy.
+    let vh = table.virtual_hosts().next().unwrap();
+    let routes: Vec<_> = vh.routes().collect();
+    let behaviour = |r: &mesh_table::RouteView<'_>| {
+        format!(
+            "{:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {} {:?}",
+            r.action(),
+            r.destinations()
+                .map(|d| (d.cluster().name(), d.weight(), d.index_in_route(r)))
+                .collect::<Vec<_>>(),
+            r.fault(),
+            r.timeout_ms(),
+            r.retry().map(|retry| (
+                retry.retry_on,
+                retry.retriable_status_codes().collect::<Vec<_>>()
+            )),
+            r.request_headers().collect::<Vec<_>>(),
+            r.destinations()
+                .map(|d| d.request_headers().collect::<Vec<_>>())
+                .collect::<Vec<_>>(),
+            r.rewrite(),
+            r.mirrors().count(),
+            r.cors().map(|c| c.allow_origins().collect::<Vec<_>>()),
+        )
+    };
+    for (i, r) in routes.iter().enumerate() {
+        assert_eq!(behaviour(r), behaviour(&routes[i % 3]), "route {i}");
+    }
+    for copy in 0..3 {
+        for i in 0..3 {
+            let req = Req::new("reviews:9080", &format!("/copy/{copy}/{i}")).port(9080);
+            assert_eq!(
+                pick(&table, &req),
+                Some((0, 3 * copy + i)),
+                "copy {copy} of route {i}"
+            );
+        }
+    }
+}
+
+/// Hash tables are sized for their load (at most 0.6 full, not the next power of two) and
+/// every key is found, including the ones probing wraps around for.
+#[test]
+fn hash_tables_are_sized_for_their_load_and_find_every_key() {
+    let n = 1000;
+    let routes = (0..n)
+        .map(|i| {
+            with_match(
+                route(i, 0),
+                mesh_table::spec::MatchSpec {
+                    headers: vec![header("x-user", exact(&format!("user-{i}")))],
+                    ..Default::default()
+                },
+            )
+        })
+        .collect();
+    let bytes = artifact(&spec(vec![vhost("ns/h", &["h"], routes)], 1));
+    let table = Table::load(&bytes).unwrap();
+    let slots = table
+        .info()
+        .sections
+        .iter()
+        .find(|(name, _)| *name == "key hash table")
+        .map(|(_, s)| s.count);
+    assert_eq!(slots, Some(1667));
+    for i in 0..n {
+        let req = Req::new("h", "/").header("x-user", &format!("user-{i}"));
+        assert_eq!(pick(&table, &req), Some((0, i)), "user-{i}");
+    }
+    assert_eq!(
+        pick(&table, &Req::new("h", "/").header("x-user", "nobody")),
+        None
+    );
 }
 
 #[test]

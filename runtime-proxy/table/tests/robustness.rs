@@ -4,7 +4,9 @@
 
 mod support;
 
-use mesh_table::format::{CHECKSUM_OFFSET, HEADER_LEN, SECTION_ENTRY_LEN, Section};
+use mesh_table::format::{
+    CHECKSUM_OFFSET, HEADER_LEN, SECTION_ENTRY_LEN, Section, home_slot, policy, route, slot,
+};
 use mesh_table::hash::file_checksum;
 use mesh_table::spec::{HeaderMatchSpec, MatchSpec, TableSpec};
 use mesh_table::{AlignedBytes, LoadError, Table};
@@ -150,7 +152,7 @@ fn header_errors_are_specific() {
     let err = load_owned(&version).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "unsupported format version 7 (this reader supports 1)"
+        "unsupported format version 7 (this reader supports versions 1 to 2)"
     );
 
     let mut endian = bytes.clone();
@@ -212,21 +214,29 @@ fn crafted_section_tables_are_refused() {
 fn crafted_records_are_refused() {
     let bytes = encode_small();
     let routes = section_offset(&bytes, Section::Routes);
-    // Field 1 of a route is its VirtualService name (a string id); field 5/6 its destinations.
-    for (field, value) in [
-        (0u32, 1000u32),
-        (1, 1_000_000),
-        (5, 1000),
-        (6, u32::MAX),
-        (4, 9),
+    let policies = section_offset(&bytes, Section::Policies);
+    for (name, at, value) in [
+        ("route's virtual host", routes + route::VHOST * 4, 1000u32),
+        (
+            "route's VirtualService name",
+            routes + route::VS_NAME * 4,
+            1_000_000,
+        ),
+        ("route's policy", routes + route::POLICY * 4, 1000),
+        ("policy's destinations", policies + policy::DESTS * 4, 1000),
+        (
+            "policy's destination count",
+            policies + policy::DESTS_LEN * 4,
+            u32::MAX,
+        ),
+        ("policy's action", policies + policy::ACTION * 4, 9),
     ] {
         let mut crafted = bytes.clone();
-        let at = routes + field as usize * 4;
         crafted[at..at + 4].copy_from_slice(&value.to_le_bytes());
         let err = load_owned(&with_checksum(crafted)).unwrap_err();
         assert!(
             matches!(err, LoadError::Field { .. }),
-            "field {field}={value}: {err}"
+            "{name} = {value}: {err}"
         );
     }
     // A string that is not UTF-8.
@@ -246,11 +256,132 @@ fn crafted_records_are_refused() {
     assert!(load_owned(&with_checksum(crafted)).is_err());
 }
 
+fn set_u32(bytes: &mut [u8], at: usize, value: u32) {
+    bytes[at..at + 4].copy_from_slice(&value.to_le_bytes());
+}
+
+fn u32_at(bytes: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap())
+}
+
+/// Version 2 specifics, each with a valid checksum so that only structure can refuse them.
+#[test]
+fn crafted_version_2_tables_are_refused() {
+    let bytes = encode_small();
+    let expect = |crafted: Vec<u8>, fragment: &str| {
+        let err = load_owned(&with_checksum(crafted)).unwrap_err();
+        assert!(err.to_string().contains(fragment), "{fragment}: {err}");
+    };
+
+    // A route whose policy is out of range.
+    let mut crafted = bytes.clone();
+    let n_policies = u32_at(&bytes, section_entry(&bytes, Section::Policies) + 24);
+    let at = section_offset(&bytes, Section::Routes) + route::POLICY * 4;
+    set_u32(&mut crafted, at, n_policies);
+    expect(
+        crafted,
+        &format!("routes record 0, field 4: index {n_policies} out of range"),
+    );
+
+    // A policy whose total weight does not match its destinations.
+    let mut crafted = bytes.clone();
+    let at = section_offset(&bytes, Section::Policies) + policy::TOTAL_WEIGHT * 4;
+    set_u32(&mut crafted, at, 7);
+    expect(crafted, "total weight does not match the destinations");
+
+    // Key slots: the table below has two keys in four slots.
+    let key_slots = section_offset(&bytes, Section::KeySlots);
+    let entry = section_entry(&bytes, Section::KeySlots);
+    let n = u32_at(&bytes, entry + 24) as usize;
+    let size = slot::LEN * 4;
+    let tag = |b: &[u8], i: usize| u32_at(b, key_slots + i * size + slot::TAG * 4);
+    assert_eq!(n, 4);
+
+    // No empty slot: a probe for a missing key would never stop at one.
+    let mut crafted = bytes.clone();
+    let used_tag = (0..n).map(|i| tag(&bytes, i)).find(|&t| t != 0).unwrap();
+    for i in 0..n {
+        if tag(&bytes, i) == 0 {
+            set_u32(&mut crafted, key_slots + i * size + slot::TAG * 4, used_tag);
+        }
+    }
+    expect(
+        crafted,
+        "key hash table record 0, field 2: the hash table has no empty slot",
+    );
+
+    // No slot at all.
+    let mut crafted = bytes.clone();
+    crafted[entry + 16..entry + 32].copy_from_slice(&[0; 16]);
+    expect(crafted, "the hash table has no slot");
+
+    // A key moved before its home slot, where a probe never looks. The first key of a run of
+    // occupied slots sits at its home, and the slot before it is empty.
+    let run_start = (0..n)
+        .find(|&i| tag(&bytes, i) != 0 && tag(&bytes, (i + n - 1) % n) == 0)
+        .unwrap();
+    let hash_at = key_slots + run_start * size;
+    let hash = u64::from(u32_at(&bytes, hash_at)) | (u64::from(u32_at(&bytes, hash_at + 4)) << 32);
+    assert_eq!(home_slot(hash, n as u32) as usize, run_start);
+    let before = (run_start + n - 1) % n;
+    let mut crafted = bytes.clone();
+    let record = bytes[hash_at..hash_at + size].to_vec();
+    let empty = bytes[key_slots + before * size..key_slots + (before + 1) * size].to_vec();
+    crafted[key_slots + before * size..key_slots + (before + 1) * size].copy_from_slice(&record);
+    crafted[hash_at..hash_at + size].copy_from_slice(&empty);
+    expect(
+        crafted,
+        "the key is not where a lookup from its home slot finds it",
+    );
+
+    // A version 2 file labelled version 1 (and the other way round) does not load.
+    let mut relabelled = bytes.clone();
+    set_u32(&mut relabelled, 12, 1);
+    expect(relabelled, "section table has 29 sections, expected 28");
+    let v1 = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/v1.bin")).unwrap();
+    let mut relabelled = v1.clone();
+    set_u32(&mut relabelled, 12, 2);
+    expect(relabelled, "section table has 28 sections, expected 29");
+}
+
+/// A version 1 file with its key table's slot count made odd is refused, as before.
+#[test]
+fn version_1_hash_tables_must_stay_powers_of_two() {
+    let v1 = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/v1.bin")).unwrap();
+    assert!(load_owned(&v1).is_ok());
+    let n_sections = u32_at(&v1, 20) as usize;
+    let entry = (0..n_sections)
+        .map(|i| HEADER_LEN + i * SECTION_ENTRY_LEN)
+        .find(|&at| u32_at(&v1, at) == Section::KeySlots as u32)
+        .unwrap();
+    let count = u64::from_le_bytes(v1[entry + 24..entry + 32].try_into().unwrap());
+    assert!(count > 1 && count.is_power_of_two());
+    let mut crafted = v1.clone();
+    let size = (slot::LEN * 4) as u64;
+    crafted[entry + 16..entry + 24].copy_from_slice(&((count - 1) * size).to_le_bytes());
+    crafted[entry + 24..entry + 32].copy_from_slice(&(count - 1).to_le_bytes());
+    let err = load_owned(&with_checksum(crafted)).unwrap_err();
+    assert!(
+        err.to_string().contains("slot count is not a power of two"),
+        "{err}"
+    );
+}
+
 /// A bounded fuzz loop: random mutations, half of them with a recomputed checksum so that
 /// structural validation is what must refuse them. Whatever loads must also execute.
 #[test]
 fn random_mutations_never_panic() {
-    let bytes = encode_small();
+    mutate_and_load(&encode_small(), 20_000);
+}
+
+/// The same for a version 1 file (the golden one), read through the version 1 layout.
+#[test]
+fn random_mutations_of_a_version_1_table_never_panic() {
+    let v1 = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/v1.bin")).unwrap();
+    mutate_and_load(&v1, 5_000);
+}
+
+fn mutate_and_load(bytes: &[u8], rounds: usize) {
     let mut state = 0x1234_5678_9abc_def1u64;
     let mut next = move || {
         state ^= state << 13;
@@ -259,8 +390,8 @@ fn random_mutations_never_panic() {
         state
     };
     let mut loaded = 0;
-    for _ in 0..20_000 {
-        let mut m = bytes.clone();
+    for _ in 0..rounds {
+        let mut m = bytes.to_vec();
         for _ in 0..1 + next() % 8 {
             let at = (next() % m.len() as u64) as usize;
             match next() % 4 {
@@ -292,5 +423,5 @@ fn random_mutations_never_panic() {
         }
     }
     // Mutations of unused padding or plain fields may load; that is fine, but not all should.
-    assert!(loaded < 20_000);
+    assert!(loaded < rounds);
 }

@@ -250,6 +250,15 @@ fn build_dfa(
     Ok(bytes[pad..].to_vec())
 }
 
+/// A (start, len) range of records just written; (0, 0) when empty, as every empty range.
+fn range(start: u32, len: usize) -> (u32, u32) {
+    if len == 0 {
+        (0, 0)
+    } else {
+        (start, len as u32)
+    }
+}
+
 /// Writes a virtual host: its route records, match entries, conditions, DFAs and indexes.
 /// Key slots go to `key_slots` for the table-wide hash table.
 pub fn write_virtual_host(
@@ -347,8 +356,7 @@ pub fn write_virtual_host(
         }
         let mut rec = [0u32; entry::LEN];
         rec[entry::ROUTE] = *route_id;
-        rec[entry::CONDS] = conds_start;
-        rec[entry::CONDS_LEN] = conds.len() as u32;
+        (rec[entry::CONDS], rec[entry::CONDS_LEN]) = range(conds_start, conds.len());
         w.push(Section::Entries, &rec)?;
 
         let best = conds
@@ -397,14 +405,14 @@ pub fn write_virtual_host(
         rec[dim::IGNORE_CASE] = u32::from(d.ignore_case);
         rec[dim::HAS_EXACT] = u32::from(d.has_exact);
         (rec[dim::PREFIX_LENGTHS], rec[dim::PREFIX_LENGTHS_LEN]) =
-            w.list(Section::LengthList, d.prefix_lengths.iter().copied())?;
+            w.interned_list(Section::LengthList, d.prefix_lengths.iter().copied())?;
         rec[dim::DFA] = d.regex_group.map_or(NONE, |g| dfas_start + g as u32);
         let mut key_records = Vec::with_capacity(d.regex_keys.len());
         for entries in &d.regex_keys {
             key_records.push(w.list(Section::EntryList, entries.iter().copied())?);
         }
-        rec[dim::REGEX_KEYS] = w.count(Section::RegexKeys);
-        rec[dim::REGEX_KEYS_LEN] = key_records.len() as u32;
+        (rec[dim::REGEX_KEYS], rec[dim::REGEX_KEYS_LEN]) =
+            range(w.count(Section::RegexKeys), key_records.len());
         for (start, len) in key_records {
             let mut k = [0u32; regex_key::LEN];
             k[regex_key::ENTRIES] = start;
@@ -439,17 +447,14 @@ pub fn write_virtual_host(
         .iter()
         .map(|d| w.str(&d.to_ascii_lowercase()))
         .collect::<Result<Vec<_>, _>>()?;
-    (rec[vhost::DOMAINS], rec[vhost::DOMAINS_LEN]) = w.list(Section::StrList, domains)?;
-    (rec[vhost::PORTS], rec[vhost::PORTS_LEN]) = w.list(
+    (rec[vhost::DOMAINS], rec[vhost::DOMAINS_LEN]) = w.interned_list(Section::StrList, domains)?;
+    (rec[vhost::PORTS], rec[vhost::PORTS_LEN]) = w.interned_list(
         Section::PortList,
         vhost_spec.ports.iter().map(|&p| u32::from(p)),
     )?;
-    rec[vhost::ROUTES] = routes_start;
-    rec[vhost::ROUTES_LEN] = routes.len() as u32;
-    rec[vhost::ENTRIES] = entries_start;
-    rec[vhost::ENTRIES_LEN] = entry_conds.len() as u32;
-    rec[vhost::DIMS] = dims_start;
-    rec[vhost::DIMS_LEN] = index.dims.len() as u32;
+    (rec[vhost::ROUTES], rec[vhost::ROUTES_LEN]) = range(routes_start, routes.len());
+    (rec[vhost::ENTRIES], rec[vhost::ENTRIES_LEN]) = range(entries_start, entry_conds.len());
+    (rec[vhost::DIMS], rec[vhost::DIMS_LEN]) = range(dims_start, index.dims.len());
     (rec[vhost::RESIDUAL], rec[vhost::RESIDUAL_LEN]) = residual;
     let id = w.push(Section::VirtualHosts, &rec)?;
     debug_assert_eq!(id, vhost_id);

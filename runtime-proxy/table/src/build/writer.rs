@@ -1,4 +1,7 @@
-//! Section buffers, string interning, hash tables and the final header + section table.
+//! Section buffers, interning by content, hash tables and the final header + section table.
+//!
+//! Interning keeps the output deterministic: ids are assigned in first-use order and the
+//! maps are only looked up, never iterated into output.
 
 use std::collections::HashMap;
 
@@ -26,6 +29,11 @@ pub struct Writer {
     dfa_bytes: Vec<u8>,
     /// Interned strings; only looked up, never iterated, so ids follow first use.
     strings: HashMap<String, u32>,
+    /// Interned blobs, by content.
+    blobs: HashMap<Vec<u8>, u32>,
+    /// Interned ranges and single records per section (indexed like `records`): the words of
+    /// the records -> the first record.
+    ranges: Vec<HashMap<Vec<u32>, u32>>,
 }
 
 fn too_large(what: &'static str) -> EncodeError {
@@ -39,6 +47,8 @@ impl Writer {
             bytes: Vec::new(),
             dfa_bytes: Vec::new(),
             strings: HashMap::new(),
+            blobs: HashMap::new(),
+            ranges: vec![HashMap::new(); Section::ALL.len()],
         }
     }
 
@@ -62,7 +72,8 @@ impl Writer {
         Ok(id)
     }
 
-    /// Writes a list of one-field records and returns its (start, len).
+    /// Writes a list of one-field records and returns its (start, len); (0, 0) when empty.
+    /// For lists whose position matters (entry lists); others go through [`Writer::interned_list`].
     pub fn list(
         &mut self,
         section: Section,
@@ -72,7 +83,50 @@ impl Writer {
         for item in items {
             self.push(section, &[item])?;
         }
-        Ok((start, self.count(section) - start))
+        let len = self.count(section) - start;
+        Ok(if len == 0 { (0, 0) } else { (start, len) })
+    }
+
+    /// A list of one-field records, written once per distinct content.
+    pub fn interned_list(
+        &mut self,
+        section: Section,
+        items: impl IntoIterator<Item = u32>,
+    ) -> Result<(u32, u32), EncodeError> {
+        let words: Vec<u32> = items.into_iter().collect();
+        self.interned_range(section, words)
+    }
+
+    /// A range of whole records (`words` holds them back to back), written once per distinct
+    /// content: the same records again give the same (start, len). Empty is (0, 0).
+    pub fn interned_range(
+        &mut self,
+        section: Section,
+        words: Vec<u32>,
+    ) -> Result<(u32, u32), EncodeError> {
+        let fields = section.record_size() / 4;
+        debug_assert!(words.len().is_multiple_of(fields), "{section:?}");
+        let len = u32::try_from(words.len() / fields).map_err(|_| too_large(section.name()))?;
+        if len == 0 {
+            return Ok((0, 0));
+        }
+        if let Some(&start) = self.ranges[section as usize - 1].get(&words) {
+            return Ok((start, len));
+        }
+        let start = self.count(section);
+        if u64::from(start) + u64::from(len) >= u64::from(u32::MAX) {
+            return Err(too_large(section.name()));
+        }
+        self.words(section).extend_from_slice(&words);
+        self.ranges[section as usize - 1].insert(words, start);
+        Ok((start, len))
+    }
+
+    /// One record, written once per distinct content; returns its id.
+    pub fn intern(&mut self, section: Section, fields: &[u32]) -> Result<u32, EncodeError> {
+        debug_assert_eq!(fields.len() * 4, section.record_size(), "{section:?}");
+        self.interned_range(section, fields.to_vec())
+            .map(|(start, _)| start)
     }
 
     fn span(&mut self, section: Section, data: &[u8]) -> Result<u32, EncodeError> {
@@ -102,7 +156,12 @@ impl Writer {
     }
 
     pub fn blob(&mut self, value: &[u8]) -> Result<u32, EncodeError> {
-        self.span(Section::Blobs, value)
+        if let Some(&id) = self.blobs.get(value) {
+            return Ok(id);
+        }
+        let id = self.span(Section::Blobs, value)?;
+        self.blobs.insert(value.to_owned(), id);
+        Ok(id)
     }
 
     /// Appends a serialized DFA at an 8-aligned offset of the DFA byte section.
@@ -119,24 +178,39 @@ impl Writer {
         Ok((offset, len))
     }
 
-    /// Places keys in an open-addressing table of a power-of-two size at most half full, by
-    /// linear probing in insertion order (so placement is deterministic).
+    /// Places keys in an open-addressing table of [`format::slot_count`] slots (at most 0.6
+    /// full, at least one slot left empty), by linear probing from each key's
+    /// [`format::home_slot`] with wrap-around, Robin Hood style: a key moving along takes the
+    /// slot of a key that is closer to its own home, which then moves on. Along every run,
+    /// distances from home then grow by at most one per slot, so a lookup can stop at the first
+    /// key closer to its home than the probe is to the sought key's (see `exec`). Keys are
+    /// placed in insertion order, so placement is deterministic.
     pub fn hash_table(&mut self, section: Section, items: &[SlotItem]) -> Result<(), EncodeError> {
-        if items.is_empty() {
-            return Ok(());
-        }
-        let n_slots = (items.len() * 2).next_power_of_two();
-        if n_slots > u32::MAX as usize / 2 {
-            return Err(too_large(section.name()));
-        }
+        let n_slots = format::slot_count(items.len());
+        let n_slots_u32 = u32::try_from(n_slots)
+            .ok()
+            .filter(|&n| n < format::NONE)
+            .ok_or_else(|| too_large(section.name()))?;
+        let distance = |item: &SlotItem, idx: usize| {
+            let home = format::home_slot(item.hash, n_slots_u32) as usize;
+            (idx + n_slots - home) % n_slots
+        };
         let mut table: Vec<Option<&SlotItem>> = vec![None; n_slots];
-        let mask = n_slots - 1;
         for item in items {
-            let mut idx = (item.hash as usize) & mask;
-            while table[idx].is_some() {
-                idx = (idx + 1) & mask;
+            let mut moving = item;
+            let mut idx = format::home_slot(moving.hash, n_slots_u32) as usize;
+            // Terminates: there are more slots than items.
+            while let Some(resident) = table[idx] {
+                if distance(resident, idx) < distance(moving, idx) {
+                    table[idx] = Some(moving);
+                    moving = resident;
+                }
+                idx += 1;
+                if idx == n_slots {
+                    idx = 0;
+                }
             }
-            table[idx] = Some(item);
+            table[idx] = Some(moving);
         }
         for entry in table {
             let mut rec = [0u32; slot::LEN];
@@ -196,5 +270,90 @@ impl Writer {
         let checksum = file_checksum(&out);
         out[CHECKSUM_OFFSET..CHECKSUM_OFFSET + 8].copy_from_slice(&checksum.to_le_bytes());
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{SlotItem, Writer};
+    use crate::format::{self, Section, slot};
+
+    /// The slots as (hash, key) or `None` for empty ones.
+    fn place(hashes: &[u64]) -> Vec<Option<(u64, u32)>> {
+        let items: Vec<SlotItem> = hashes
+            .iter()
+            .enumerate()
+            .map(|(i, &hash)| SlotItem {
+                hash,
+                tag: 1 << 16,
+                scope: 0,
+                key: i as u32,
+                list: (0, 0),
+            })
+            .collect();
+        let mut w = Writer::new();
+        w.hash_table(Section::KeySlots, &items).unwrap();
+        w.records[Section::KeySlots as usize - 1]
+            .chunks(slot::LEN)
+            .map(|rec| {
+                (rec[slot::TAG] != 0).then(|| {
+                    let hash =
+                        u64::from(rec[slot::HASH_LO]) | (u64::from(rec[slot::HASH_HI]) << 32);
+                    (hash, rec[slot::KEY])
+                })
+            })
+            .collect()
+    }
+
+    /// Every key placed once, an empty slot left, and Robin Hood order along every run: the
+    /// first key of a run at its home, each next at most one slot further from its own.
+    fn check(hashes: &[u64]) {
+        let slots = place(hashes);
+        let n = slots.len();
+        assert_eq!(n, format::slot_count(hashes.len()));
+        let mut keys: Vec<u32> = slots.iter().flatten().map(|&(_, key)| key).collect();
+        keys.sort_unstable();
+        assert_eq!(keys, (0..hashes.len() as u32).collect::<Vec<_>>());
+        let empty = slots
+            .iter()
+            .position(Option::is_none)
+            .expect("an empty slot");
+        let mut previous: Option<usize> = None;
+        for step in 1..=n {
+            let idx = (empty + step) % n;
+            let Some((hash, _)) = slots[idx] else {
+                previous = None;
+                continue;
+            };
+            let home = format::home_slot(hash, n as u32) as usize;
+            let distance = (idx + n - home) % n;
+            assert!(
+                distance <= previous.map_or(0, |d| d + 1),
+                "{hashes:?}: {slots:?}"
+            );
+            previous = Some(distance);
+        }
+    }
+
+    #[test]
+    fn keys_are_placed_robin_hood_style_even_when_they_collide() {
+        check(&[]);
+        check(&[0]);
+        check(&[u64::MAX; 7]);
+        check(&[0, 0, 0, u64::MAX, u64::MAX, u64::MAX]);
+        // Homes spread out, then crowding one end so that runs wrap around.
+        let mut hashes: Vec<u64> = (0..50).map(|i| i * (u64::MAX / 50)).collect();
+        hashes.extend((0..30).map(|i| u64::MAX - i));
+        check(&hashes);
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let random: Vec<u64> = (0..5000)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state
+            })
+            .collect();
+        check(&random);
     }
 }

@@ -79,7 +79,8 @@ impl fmt::Display for LoadError {
             }
             LoadError::UnsupportedVersion { found } => write!(
                 f,
-                "unsupported format version {found} (this reader supports {})",
+                "unsupported format version {found} (this reader supports versions {} to {})",
+                crate::format::OLDEST_READABLE_VERSION,
                 crate::format::FORMAT_VERSION
             ),
             LoadError::UnknownFlags { found } => write!(f, "unknown header flags {found:#x}"),

@@ -8,8 +8,8 @@ use regex_automata::dfa::dense::DFA;
 
 use super::{LoadError, SectionInfo, Table};
 use crate::format::{
-    self, ENDIAN_MARK, FORMAT_VERSION, FieldKind, HEADER_LEN, MAGIC, NONE, SECTION_ALIGN,
-    SECTION_ENTRY_LEN, Section, dest, dim, root, route, slot, vhost,
+    self, ENDIAN_MARK, FieldKind, HEADER_LEN, MAGIC, NONE, SECTION_ALIGN, SECTION_ENTRY_LEN,
+    Section, dest, dim, home_slot, policy, root, route_v1, slot, vhost,
 };
 use crate::hash::file_checksum;
 
@@ -48,9 +48,9 @@ pub fn load(bytes: &[u8]) -> Result<Table<'_>, LoadError> {
         return Err(LoadError::WrongEndianness { found: endian });
     }
     let version = u32_at(bytes, 12);
-    if version != FORMAT_VERSION {
+    let Some(layout) = Section::all_in(version) else {
         return Err(LoadError::UnsupportedVersion { found: version });
-    }
+    };
     let flags = u32_at(bytes, 16);
     if flags != 0 {
         return Err(LoadError::UnknownFlags { found: flags });
@@ -68,16 +68,16 @@ pub fn load(bytes: &[u8]) -> Result<Table<'_>, LoadError> {
         return Err(LoadError::ChecksumMismatch { stored, computed });
     }
     let n_sections = u32_at(bytes, 20);
-    if n_sections as usize != Section::ALL.len() {
+    if n_sections as usize != layout.len() {
         return Err(LoadError::SectionCount {
             found: n_sections,
-            expected: Section::ALL.len(),
+            expected: layout.len(),
         });
     }
     let mut content_hash = [0u8; 32];
     content_hash.copy_from_slice(&bytes[24..56]);
 
-    let sections = section_table(bytes)?;
+    let sections = section_table(bytes, version, layout)?;
     let slices = sections.map(|info| {
         bytes
             .get(info.offset..info.offset + info.length)
@@ -95,8 +95,8 @@ pub fn load(bytes: &[u8]) -> Result<Table<'_>, LoadError> {
         content_hash,
         checksum: stored,
     };
-    for section in Section::ALL {
-        if let Some(schema) = section.schema() {
+    for &section in layout {
+        if let Some(schema) = section.schema_in(version) {
             check_fields(&table, section, schema)?;
         }
     }
@@ -106,8 +106,13 @@ pub fn load(bytes: &[u8]) -> Result<Table<'_>, LoadError> {
     Ok(table)
 }
 
-fn section_table(bytes: &[u8]) -> Result<[SectionInfo; Section::ALL.len()], LoadError> {
-    let table_end = HEADER_LEN + Section::ALL.len() * SECTION_ENTRY_LEN;
+/// The section table of a file of `version`, whose sections are `layout` (in any order).
+fn section_table(
+    bytes: &[u8],
+    version: u32,
+    layout: &[Section],
+) -> Result<[SectionInfo; Section::ALL.len()], LoadError> {
+    let table_end = HEADER_LEN + layout.len() * SECTION_ENTRY_LEN;
     if bytes.len() < table_end {
         return Err(LoadError::Truncated {
             len: bytes.len(),
@@ -117,7 +122,7 @@ fn section_table(bytes: &[u8]) -> Result<[SectionInfo; Section::ALL.len()], Load
     let mut infos = [SectionInfo::default(); Section::ALL.len()];
     let mut seen = [false; Section::ALL.len()];
     let mut previous_end = table_end as u64;
-    for index in 0..Section::ALL.len() {
+    for index in 0..layout.len() {
         let at = HEADER_LEN + index * SECTION_ENTRY_LEN;
         let kind = u32_at(bytes, at);
         let err = |name: &'static str, problem: String| LoadError::Section {
@@ -126,19 +131,23 @@ fn section_table(bytes: &[u8]) -> Result<[SectionInfo; Section::ALL.len()], Load
             problem,
         };
         let section = Section::from_u32(kind)
-            .ok_or_else(|| err("unknown", format!("has unknown kind {kind}")))?;
+            .filter(|section| layout.contains(section))
+            .ok_or_else(|| {
+                err(
+                    "unknown",
+                    format!("has kind {kind}, unknown in format version {version}"),
+                )
+            })?;
         let name = section.name();
         if std::mem::replace(&mut seen[section as usize - 1], true) {
             return Err(err(name, "appears twice".to_owned()));
         }
         let record_size = u32_at(bytes, at + 4) as usize;
-        if record_size != section.record_size() {
+        let expected_size = section.record_size_in(version);
+        if record_size != expected_size {
             return Err(err(
                 name,
-                format!(
-                    "has record size {record_size}, expected {}",
-                    section.record_size()
-                ),
+                format!("has record size {record_size}, expected {expected_size}"),
             ));
         }
         let offset = u64_at(bytes, at + 8);
@@ -265,7 +274,7 @@ fn check_fields(
         // The last field has no next field (the record-level check reads it as 0).
         last.next_mask = 0;
     }
-    let size = section.record_size();
+    let size = table.record_size(section);
     let records = table.section(section);
     let count = table.count(section) as usize;
     if n == 0 || size != n * 4 || records.len() < count.saturating_mul(size) {
@@ -392,8 +401,9 @@ fn field_error(section: Section, record: u32, field: usize, problem: &str) -> Lo
     }
 }
 
-/// Checks the invariants the executor relies on for correct (not just safe) answers: hash
-/// tables are powers of two, candidate lists are in entry order, and splits are cumulative.
+/// Checks the invariants the executor relies on for correct (not just safe) answers: every
+/// hash table probe ends and finds its key, candidate lists are in entry order, and splits
+/// are cumulative.
 fn check_lookup_structures(table: &Table<'_>) -> Result<(), LoadError> {
     if table.count(Section::Root) != 1 {
         return Err(field_error(
@@ -413,13 +423,10 @@ fn check_lookup_structures(table: &Table<'_>) -> Result<(), LoadError> {
         root::SUFFIX_LENGTHS,
     )?;
     for slots in [Section::HostSlots, Section::KeySlots] {
-        let n = table.count(slots);
-        if n != 0 && !n.is_power_of_two() {
-            return Err(field_error(slots, 0, 0, "slot count is not a power of two"));
-        }
-        for idx in 0..n {
-            let range = table.rec(slots, idx).range(slot::LIST);
-            if slots == Section::KeySlots {
+        check_slot_placement(table, slots)?;
+        if slots == Section::KeySlots {
+            for idx in 0..table.count(slots) {
+                let range = table.rec(slots, idx).range(slot::LIST);
                 check_increasing(table, Section::EntryList, range, slots, idx, slot::LIST)?;
             }
         }
@@ -451,10 +458,16 @@ fn check_lookup_structures(table: &Table<'_>) -> Result<(), LoadError> {
             check_increasing(table, Section::EntryList, range, Section::RegexKeys, key, 0)?;
         }
     }
-    for idx in 0..table.count(Section::Routes) {
-        let rec = table.rec(Section::Routes, idx);
+    // Splits: per policy (version 1: per route, whose record holds the policy fields).
+    let (owner, base) = if table.version == 1 {
+        (Section::Routes, route_v1::POLICY_BASE)
+    } else {
+        (Section::Policies, 0)
+    };
+    for idx in 0..table.count(owner) {
+        let rec = table.rec(owner, idx).skip_fields(base);
         let mut total = 0u32;
-        for d in rec.range(route::DESTS) {
+        for d in rec.range(policy::DESTS) {
             let cumulative = table.rec(Section::Destinations, d).get(dest::CUMULATIVE);
             if cumulative < total {
                 return Err(field_error(
@@ -466,14 +479,67 @@ fn check_lookup_structures(table: &Table<'_>) -> Result<(), LoadError> {
             }
             total = cumulative;
         }
-        if total != rec.get(route::TOTAL_WEIGHT) {
+        if total != rec.get(policy::TOTAL_WEIGHT) {
             return Err(field_error(
-                Section::Routes,
+                owner,
                 idx,
-                route::TOTAL_WEIGHT,
+                base + policy::TOTAL_WEIGHT,
                 "total weight does not match the destinations",
             ));
         }
+    }
+    Ok(())
+}
+
+/// A hash table must let every probe end and every key be found. Version 1: a power-of-two
+/// slot count (keys at the hash's low bits). Version 2: at least one slot and at least one
+/// empty slot (a probe stops at the first empty slot, so a full table would probe forever
+/// without the executor's bound), and Robin Hood placement, which lookups rely on to stop
+/// early: in every run of occupied slots the first key is at its home slot and each next key
+/// is at most one slot further from its home than the key before it (so every key is reached
+/// from its home without crossing an empty slot or a key closer to its own home).
+fn check_slot_placement(table: &Table<'_>, slots: Section) -> Result<(), LoadError> {
+    let n = table.count(slots);
+    if table.version == 1 {
+        if n != 0 && !n.is_power_of_two() {
+            return Err(field_error(slots, 0, 0, "slot count is not a power of two"));
+        }
+        return Ok(());
+    }
+    if n == 0 {
+        return Err(field_error(slots, 0, 0, "the hash table has no slot"));
+    }
+    let occupied = |idx: u32| table.rec(slots, idx).get(slot::TAG) != 0;
+    let Some(empty) = (0..n).find(|&idx| !occupied(idx)) else {
+        return Err(field_error(
+            slots,
+            0,
+            slot::TAG,
+            "the hash table has no empty slot",
+        ));
+    };
+    // Walk once around the table from just after an empty slot; `previous` is the distance
+    // from home of the key in the slot before, `None` after an empty slot.
+    let n64 = u64::from(n);
+    let mut previous: Option<u64> = None;
+    for step in 1..=n64 {
+        let idx = ((u64::from(empty) + step) % n64) as u32;
+        let rec = table.rec(slots, idx);
+        if rec.get(slot::TAG) == 0 {
+            previous = None;
+            continue;
+        }
+        let hash = u64::from(rec.get(slot::HASH_LO)) | (u64::from(rec.get(slot::HASH_HI)) << 32);
+        let distance = (u64::from(idx) + n64 - u64::from(home_slot(hash, n))) % n64;
+        if distance > previous.map_or(0, |d| d + 1) {
+            return Err(field_error(
+                slots,
+                idx,
+                slot::HASH_LO,
+                "the key is not where a lookup from its home slot finds it",
+            ));
+        }
+        previous = Some(distance);
     }
     Ok(())
 }

@@ -151,3 +151,28 @@ pub fn pick(table: &Table<'_>, req: &Req) -> Option<(u32, u32)> {
         .route()
         .map(|d| (d.virtual_host.id().0, d.route.index_in_host()))
 }
+
+/// The (offset, record count) of a section, read from an artifact's section table.
+pub fn section_at(bytes: &[u8], kind: mesh_table::format::Section) -> (usize, usize) {
+    use mesh_table::format::{HEADER_LEN, SECTION_ENTRY_LEN};
+    let n_sections = u32::from_le_bytes(bytes[20..24].try_into().unwrap()) as usize;
+    let at = (0..n_sections)
+        .map(|i| HEADER_LEN + i * SECTION_ENTRY_LEN)
+        .find(|&at| bytes[at..at + 4] == (kind as u32).to_le_bytes())
+        .expect("section present");
+    let offset = u64::from_le_bytes(bytes[at + 8..at + 16].try_into().unwrap());
+    let count = u64::from_le_bytes(bytes[at + 24..at + 32].try_into().unwrap());
+    (offset as usize, count as usize)
+}
+
+/// Field `field` of record `record` of a record section, from the raw bytes.
+pub fn raw_field(
+    bytes: &[u8],
+    kind: mesh_table::format::Section,
+    record: usize,
+    field: usize,
+) -> u32 {
+    let (offset, _) = section_at(bytes, kind);
+    let at = offset + record * kind.record_size() + field * 4;
+    u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap())
+}
