@@ -125,9 +125,10 @@ pub fn run_deploy(
     });
     match outcome {
         Ok(cluster::Deployed::Unchanged { revision, sequence }) => {
-            println!(
+            crate::outln!(
                 "{}/{} already holds this table ({revision}, deploy #{sequence}): unchanged",
-                target.namespace, target.name
+                target.namespace,
+                target.name
             );
             ExitCode::SUCCESS
         }
@@ -136,7 +137,7 @@ pub fn run_deploy(
             sequence,
             deleted,
         }) => {
-            println!(
+            crate::outln!(
                 "deployed {}/{} = {revision} (deploy #{sequence}): {} bytes, format v{}, content sha256:{}, {} virtual hosts, {} routes, {} clusters{}",
                 target.namespace,
                 target.name,
@@ -153,9 +154,10 @@ pub fn run_deploy(
                     .unwrap_or_default()
             );
             for name in deleted {
-                println!(
+                crate::outln!(
                     "deleted {}/{name} (more than {} revisions kept)",
-                    target.namespace, flags.keep
+                    target.namespace,
+                    flags.keep
                 );
             }
             ExitCode::SUCCESS
@@ -187,7 +189,7 @@ fn dry_run(
         &artifact.bytes,
         annotations,
     );
-    print!("{}", manifest::to_yaml(&[copy, mounted]));
+    crate::out!("{}", manifest::to_yaml(&[copy, mounted]));
     eprintln!(
         "meshc: dry run: nothing was sent; a deploy would apply {}/{revision} (immutable) and {}/{} ({} bytes of data of the {} allowed; the sequence and deployed-at annotations are set by the cluster-side step)",
         target.namespace,
@@ -215,7 +217,7 @@ pub fn run_rollback(namespace: Option<&str>, flags: &DeployFlags, wanted: &str) 
     });
     match outcome {
         Ok(done) => {
-            println!(
+            crate::outln!(
                 "rolled back {}/{} from {} to {} (deploy #{})",
                 target.namespace,
                 target.name,
@@ -249,7 +251,7 @@ pub fn run_history(namespace: Option<&str>, flags: &DeployFlags) -> ExitCode {
     });
     match outcome {
         Ok((revisions, current)) => {
-            print!("{}", history_table(&revisions, current.as_deref()));
+            crate::out!("{}", history_table(&revisions, current.as_deref()));
             ExitCode::SUCCESS
         }
         Err(e) => exit_for(&e),

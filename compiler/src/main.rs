@@ -292,10 +292,10 @@ fn run_check(args: CheckArgs) -> ExitCode {
 fn run_rule(code: Option<String>, all: bool, markdown: bool) -> ExitCode {
     if all || code.is_none() {
         if markdown {
-            print!("{}", rules_markdown());
+            meshc::out!("{}", rules_markdown());
         } else {
             for rule in rules::all() {
-                println!(
+                meshc::outln!(
                     "{}  {:<28} {:<8} {}",
                     rule.code,
                     rule.name,
@@ -309,7 +309,7 @@ fn run_rule(code: Option<String>, all: bool, markdown: bool) -> ExitCode {
     let code = code.unwrap_or_default();
     match rules::find(&code) {
         Some(rule) => {
-            print!("{}", rules::render_doc(rule));
+            meshc::out!("{}", rules::render_doc(rule));
             ExitCode::SUCCESS
         }
         None => usage_error(format!("no rule `{code}` (see `meshc rule --all`)")),
@@ -342,7 +342,7 @@ fn run_schema(out: PathBuf) -> ExitCode {
         if let Err(e) = std::fs::write(&path, text) {
             return usage_error(format!("{}: {e}", path.display()));
         }
-        println!("{}", path.display());
+        meshc::outln!("{}", path.display());
     }
     ExitCode::SUCCESS
 }
@@ -403,7 +403,7 @@ fn run_build(input: InputArgs, output: PathBuf) -> ExitCode {
         Ok(table) => {
             let info = table.info();
             let routes: usize = table.virtual_hosts().map(|v| v.routes().len()).sum();
-            println!(
+            meshc::outln!(
                 "wrote {} ({} bytes, format v{}, sha256:{}): {} virtual hosts, {} routes, {} clusters",
                 output.display(),
                 bytes.len(),
@@ -471,11 +471,11 @@ fn run_inspect(file: PathBuf, format: ExplainFormat) -> ExitCode {
     };
     let json = meshc::explain::inspect_json(&table);
     match format {
-        ExplainFormat::Json => println!(
+        ExplainFormat::Json => meshc::outln!(
             "{}",
             serde_json::to_string_pretty(&json).unwrap_or_default()
         ),
-        ExplainFormat::Human => print!("{}", meshc::explain::inspect_human(&json)),
+        ExplainFormat::Human => meshc::out!("{}", meshc::explain::inspect_human(&json)),
     }
     ExitCode::SUCCESS
 }
@@ -540,17 +540,17 @@ fn run_route(inputs: Vec<PathBuf>, args: RouteArgs, format: ExplainFormat) -> Ex
     };
     let json = meshc::explain::route_json(&table, &query);
     match format {
-        ExplainFormat::Json => println!(
+        ExplainFormat::Json => meshc::outln!(
             "{}",
             serde_json::to_string_pretty(&json).unwrap_or_default()
         ),
-        ExplainFormat::Human => print!("{}", meshc::explain::route_human(&json)),
+        ExplainFormat::Human => meshc::out!("{}", meshc::explain::route_human(&json)),
     }
     ExitCode::SUCCESS
 }
 
 fn run_demo(options: meshc::demo::Options) -> ExitCode {
-    println!("meshc demo: the Istio Bookinfo walkthrough, through mesh-proxy on loopback\n");
+    meshc::outln!("meshc demo: the Istio Bookinfo walkthrough, through mesh-proxy on loopback\n");
     let stdout = std::io::stdout();
     let mut stdout = stdout.lock();
     let mut output = meshc::demo::Output {

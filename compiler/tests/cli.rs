@@ -655,3 +655,37 @@ fn a_hundred_megabyte_policy_file_gets_a_diagnostic() {
     // The other file is still checked.
     assert_eq!(v["summary"]["resources"], 2);
 }
+
+/// `meshc inspect big.mtbl | head`: a reader that goes away early ends meshc quietly (status 2,
+/// as `check` when it cannot write its report), never with a panic.
+#[test]
+fn a_closed_stdout_ends_meshc_without_a_panic() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let repo = dir.path().join("repo");
+    std::fs::create_dir_all(&repo).expect("dir");
+    // 300 services of three routes: an inspect listing well over a pipe's 64 KiB buffer.
+    for (name, text) in meshc::testgen::scale_repo(300) {
+        std::fs::write(repo.join(name), text).expect("write");
+    }
+    let out = meshc(
+        dir.path(),
+        &["build", "repo", "--namespace", "default", "-o", "big.mtbl"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_meshc"))
+        .args(["inspect", "big.mtbl"])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("meshc runs");
+    // Read a little, then hang up, as `head -c 100` does.
+    let mut reader = child.stdout.take().expect("stdout");
+    let mut first = [0u8; 100];
+    std::io::Read::read_exact(&mut reader, &mut first).expect("some output");
+    drop(reader);
+    let out = child.wait_with_output().expect("meshc ends");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+}
