@@ -12,7 +12,17 @@ pub struct HeaderMapView<'h>(pub &'h HeaderMap);
 
 impl mesh_table::Headers for HeaderMapView<'_> {
     fn get(&self, lowercase_name: &str) -> Option<&str> {
-        self.0.get(lowercase_name)?.to_str().ok()
+        // A request has a handful of headers: comparing names is cheaper than parsing and
+        // hashing the name for a lookup. `iter` yields a name's first value first.
+        let value = if self.0.keys_len() <= 16 {
+            self.0
+                .iter()
+                .find(|(name, _)| name.as_str() == lowercase_name)
+                .map(|(_, value)| value)
+        } else {
+            self.0.get(lowercase_name)
+        };
+        value?.to_str().ok()
     }
 }
 
@@ -72,30 +82,34 @@ fn is_hop_by_hop(name: &HeaderName) -> bool {
 
 /// RFC 9110 §7.6.1: Connection, the headers it names, and the classic hop-by-hop list.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    // Most messages carry none of them (or only `Connection`): one pass over the names
-    // instead of seven removals that each hash a name.
-    if !headers.keys().any(is_hop_by_hop) {
+    // One pass over the names finds the hop-by-hop ones present (usually none, or only
+    // `Connection`); only those are removed, rather than seven removals that each hash a name.
+    let mut present: Vec<HeaderName> = headers
+        .keys()
+        .filter(|n| is_hop_by_hop(n))
+        .cloned()
+        .collect();
+    if present.is_empty() {
         return;
     }
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
-        .collect();
-    for name in named {
-        headers.remove(name);
+    for value in headers.get_all(header::CONNECTION) {
+        let Ok(value) = value.to_str() else {
+            continue;
+        };
+        for token in value.split(',').map(str::trim) {
+            // The common tokens name no header (`close`) or one already on the list.
+            if token.eq_ignore_ascii_case("keep-alive")
+                || token.eq_ignore_ascii_case("close")
+                || token.is_empty()
+            {
+                continue;
+            }
+            if let Ok(name) = HeaderName::from_bytes(token.as_bytes()) {
+                present.push(name);
+            }
+        }
     }
-    for name in [
-        header::CONNECTION,
-        header::TE,
-        header::TRAILER,
-        header::TRANSFER_ENCODING,
-        header::UPGRADE,
-        names::KEEP_ALIVE,
-        names::PROXY_CONNECTION,
-    ] {
+    for name in present {
         headers.remove(name);
     }
 }
@@ -275,6 +289,51 @@ mod tests {
         strip_hop_by_hop(&mut headers);
         let names: Vec<_> = headers.keys().map(|k| k.as_str()).collect();
         assert_eq!(names, ["x-kept"]);
+    }
+
+    #[test]
+    fn the_table_sees_the_first_value_of_a_header_in_small_and_large_maps() {
+        use mesh_table::Headers as _;
+        for extra in [0, 40] {
+            let mut headers = HeaderMap::new();
+            for i in 0..extra {
+                headers.insert(
+                    HeaderName::from_bytes(format!("x-filler-{i}").as_bytes()).unwrap(),
+                    "f".parse().unwrap(),
+                );
+            }
+            headers.append("x-user", "first".parse().unwrap());
+            headers.append("x-user", "second".parse().unwrap());
+            headers.insert("x-binary", HeaderValue::from_bytes(b"\xff").unwrap());
+            let view = HeaderMapView(&headers);
+            assert_eq!(view.get("x-user"), Some("first"), "{extra} other headers");
+            assert_eq!(view.get("x-absent"), None, "{extra} other headers");
+            assert_eq!(view.get("x-binary"), None, "{extra} other headers");
+        }
+    }
+
+    #[test]
+    fn a_lone_connection_header_goes_and_the_rest_stays() {
+        for connection in ["keep-alive", "close", "Keep-Alive, , x-gone"] {
+            let mut headers = HeaderMap::new();
+            headers.insert("connection", connection.parse().unwrap());
+            headers.insert("x-gone", "1".parse().unwrap());
+            headers.insert("content-length", "2".parse().unwrap());
+            strip_hop_by_hop(&mut headers);
+            let mut names: Vec<_> = headers.keys().map(|k| k.as_str()).collect();
+            names.sort_unstable();
+            let expected: &[&str] = if connection.contains("x-gone") {
+                &["content-length"]
+            } else {
+                &["content-length", "x-gone"]
+            };
+            assert_eq!(names, expected, "{connection}");
+        }
+        // Nothing hop-by-hop: nothing changes.
+        let mut headers = HeaderMap::new();
+        headers.insert("x-a", "1".parse().unwrap());
+        strip_hop_by_hop(&mut headers);
+        assert_eq!(headers.len(), 1);
     }
 
     #[test]

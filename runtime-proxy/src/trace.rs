@@ -220,15 +220,23 @@ impl TraceContext {
                 Some(_) => {}
             }
         };
-        take(
-            header(headers, names::TRACEPARENT).and_then(parse_traceparent),
-            Formats::W3C,
-        );
-        take(
-            header(headers, names::B3).and_then(parse_b3_single),
-            Formats::B3_SINGLE,
-        );
-        take(parse_b3_multi(headers), Formats::B3_MULTI);
+        // Most requests carry no trace headers: one pass over the names (a few string
+        // compares) rather than six hash lookups.
+        let traced = headers.keys().any(|name| {
+            let name = name.as_str();
+            name == "traceparent" || name == "b3" || name.starts_with("x-b3-")
+        });
+        if traced {
+            take(
+                header(headers, names::TRACEPARENT).and_then(parse_traceparent),
+                Formats::W3C,
+            );
+            take(
+                header(headers, names::B3).and_then(parse_b3_single),
+                Formats::B3_SINGLE,
+            );
+            take(parse_b3_multi(headers), Formats::B3_MULTI);
+        }
         let chosen = chosen.unwrap_or_default();
         let (trace_id, parent_span_id, short_trace_id) = match chosen.ids {
             Some((trace, span, short)) => (trace, Some(span), short),
