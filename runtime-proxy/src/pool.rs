@@ -6,8 +6,9 @@
 //! connections warm), or opens one; the response body hands the connection back when its
 //! last byte has been read. A request that an idle connection could not even start, because
 //! the upstream closed it meanwhile, goes to another connection, as Envoy and hyper's own
-//! pool do. Dropping a response before its end closes that connection (HTTP/1.1 cannot skip
-//! the rest of a body).
+//! pool do. A response dropped before its end (a 503 that a retry replaces) gives its
+//! connection back once hyper has drained the rest, which it does when the rest is already
+//! buffered; otherwise the connection is closed (HTTP/1.1 cannot skip the rest of a body).
 //!
 //! This replaces a general-purpose client whose per-request pool bookkeeping (a SipHash of
 //! scheme and authority, a checkout future, a task to return the connection) cost about a
@@ -248,6 +249,30 @@ impl PooledBody {
     }
 }
 
+/// How long a connection whose response was dropped before its end may take to become
+/// ready again before it is closed instead.
+const DRAIN_WAIT: Duration = Duration::from_secs(1);
+
+impl Drop for PooledBody {
+    fn drop(&mut self) {
+        // Dropped before its end (a response that a retry replaces, a client gone): hyper
+        // drains a body it already holds, as a short error page usually is, and closes the
+        // connection otherwise. A short wait tells which; a connection that can take another
+        // request goes back to the pool.
+        let Some((shared, key, mut sender)) = self.back.take() else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        runtime.spawn(async move {
+            if let Ok(Ok(())) = tokio::time::timeout(DRAIN_WAIT, sender.ready()).await {
+                shared.give_back(&key, sender);
+            }
+        });
+    }
+}
+
 impl hyper::body::Body for PooledBody {
     type Data = Bytes;
     type Error = hyper::Error;
@@ -358,6 +383,14 @@ mod tests {
     /// An upstream that answers `answers` requests per connection with `200 ok`, then closes
     /// the connection; it counts connections.
     async fn upstream(answers: usize) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+        upstream_answering(answers, b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok").await
+    }
+
+    /// An upstream that writes `response` to each of `answers` requests per connection.
+    async fn upstream_answering(
+        answers: usize,
+        response: &'static [u8],
+    ) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -379,9 +412,7 @@ mod tests {
                         pending.extend_from_slice(&buf[..n]);
                         while let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
                             pending.drain(..end + 4);
-                            let _ = socket
-                                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
-                                .await;
+                            let _ = socket.write_all(response).await;
                             answered += 1;
                         }
                     }
@@ -409,14 +440,38 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_response_dropped_before_its_end_does_not_return_its_connection() {
+    async fn a_response_dropped_with_its_short_body_buffered_returns_its_connection() {
+        // What a retry does with a 503: drop it unread.
         let (addr, accepted) = upstream(usize::MAX).await;
         let pool = Pool::new(Arc::new(ConnectionCounters::default()));
         let response = pool.send(&addr, get("/")).await.unwrap();
         drop(response);
-        assert_eq!(pool.idle_connections(&addr), 0);
+        for _ in 0..100 {
+            if pool.idle_connections(&addr) == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(pool.idle_connections(&addr), 1);
         let response = pool.send(&addr, get("/")).await.unwrap();
         assert_eq!(body_of(response).await, "ok");
+        assert_eq!(accepted.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_response_dropped_in_the_middle_of_its_body_closes_its_connection() {
+        // 10 of 100,000 promised bytes, then nothing: the rest can never be skipped.
+        let (addr, accepted) = upstream_answering(
+            usize::MAX,
+            b"HTTP/1.1 200 OK\r\ncontent-length: 100000\r\n\r\n0123456789",
+        )
+        .await;
+        let pool = Pool::new(Arc::new(ConnectionCounters::default()));
+        let response = pool.send(&addr, get("/")).await.unwrap();
+        drop(response);
+        tokio::time::sleep(DRAIN_WAIT + Duration::from_millis(200)).await;
+        assert_eq!(pool.idle_connections(&addr), 0);
+        let _second = pool.send(&addr, get("/")).await.unwrap();
         assert_eq!(accepted.load(Ordering::SeqCst), 2);
     }
 
