@@ -49,30 +49,22 @@ pub enum SendError {
     Http(hyper::Error),
 }
 
-/// FNV-1a: authorities are short and come from the table, not from clients.
+/// Authorities are short and come from the table, not from clients: the proxy's FNV-1a
+/// (`rng::hash_bytes`) rather than SipHash.
 #[derive(Default)]
-struct Fnv(u64);
+struct AuthorityHasher(u64);
 
-impl Hasher for Fnv {
+impl Hasher for AuthorityHasher {
     fn finish(&self) -> u64 {
         self.0
     }
 
     fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 {
-            0xCBF2_9CE4_8422_2325
-        } else {
-            self.0
-        };
-        for &b in bytes {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0100_0000_01B3);
-        }
-        self.0 = h;
+        self.0 = self.0.rotate_left(5) ^ crate::rng::hash_bytes(bytes);
     }
 }
 
-type IdleMap = HashMap<Arc<str>, Endpoint, BuildHasherDefault<Fnv>>;
+type IdleMap = HashMap<Arc<str>, Endpoint, BuildHasherDefault<AuthorityHasher>>;
 
 /// One endpoint's idle connections, with its key (handed to response bodies).
 struct Endpoint {
