@@ -37,6 +37,9 @@ use crate::proxy::Body;
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 /// Idle connections kept per endpoint; more are closed when they come back.
 pub const MAX_IDLE_PER_ENDPOINT: usize = 256;
+/// Endpoints known to the pool before a new one makes it forget those with no open idle
+/// connection (endpoints come and go with table reloads).
+const PRUNE_AT: usize = 1024;
 /// How long opening a connection may take before the try fails as a connect failure.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -94,6 +97,12 @@ impl Shared {
     fn checkout(&self, authority: &str) -> (Arc<str>, Option<SendRequest<Body>>) {
         let mut map = self.lock();
         let Some(endpoint) = map.get_mut(authority) else {
+            if map.len() >= PRUNE_AT {
+                map.retain(|_, endpoint| {
+                    endpoint.idle.retain(|c| !c.sender.is_closed());
+                    !endpoint.idle.is_empty()
+                });
+            }
             let key: Arc<str> = Arc::from(authority);
             let endpoint = Endpoint {
                 key: key.clone(),
@@ -215,6 +224,12 @@ impl Pool {
             body.give_back();
         }
         Response::from_parts(parts, body)
+    }
+
+    /// Endpoints the pool knows.
+    #[cfg(test)]
+    pub fn endpoints(&self) -> usize {
+        self.shared.lock().len()
     }
 
     /// Idle connections of one endpoint.
@@ -481,6 +496,27 @@ mod tests {
         }
         assert_eq!(accepted.load(Ordering::SeqCst), 3);
         assert_eq!(counters.opened.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn endpoints_without_idle_connections_are_forgotten() {
+        let (addr, _) = upstream(usize::MAX).await;
+        let pool = Pool::new(Arc::new(ConnectionCounters::default()));
+        let response = pool.send(&addr, get("/")).await.unwrap();
+        assert_eq!(body_of(response).await, "ok");
+        // Endpoints that were tried and never connected (as after many reloads).
+        let dead = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = dead.local_addr().unwrap().port();
+        drop(dead);
+        for i in 0..PRUNE_AT + 10 {
+            let _ = pool
+                .shared
+                .checkout(&format!("127.0.0.{}:{port}", 2 + i % 200));
+            let _ = pool.shared.checkout(&format!("[::1]:{}", 1 + i));
+        }
+        assert!(pool.endpoints() < PRUNE_AT + 10, "{}", pool.endpoints());
+        // The endpoint with an idle connection is kept, and its connection reused.
+        assert_eq!(pool.idle_connections(&addr), 1);
     }
 
     #[tokio::test]
