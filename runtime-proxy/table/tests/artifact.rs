@@ -311,14 +311,7 @@ fn routes_that_behave_the_same_share_one_policy_and_its_lists() {
     let bytes = encode(&spec).unwrap();
     assert_eq!(bytes, encode(&spec).unwrap(), "deterministic");
     let table = Table::load_owned(&bytes).unwrap();
-    let info = table.info();
-    let count = |name: &str| {
-        info.sections
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, s)| s.count)
-            .unwrap()
-    };
+    let count = |name: &str| section_count(&table, name).unwrap();
     assert_eq!(count("routes"), 12);
     // Forward, redirect, direct response: written once each, with what they point to.
     assert_eq!(count("route policies"), 3);

@@ -165,13 +165,7 @@ fn version_2_golden_loads_decides_and_is_what_the_writer_writes() {
     let table = Table::load(&golden).expect("the v2 golden artifact loads");
     assert_eq!(table.version(), 2);
     check_decisions(&table);
-    let info = table.info();
-    let count = |name: &str| {
-        info.sections
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, s)| s.count)
-    };
+    let count = |name: &str| section_count(&table, name);
     // Four routes, two behaviours (to c1 and to c0): two policies, two destination records.
     assert_eq!(count("routes"), Some(4));
     assert_eq!(count("route policies"), Some(2));

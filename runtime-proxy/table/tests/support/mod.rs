@@ -176,3 +176,14 @@ pub fn raw_field(
     let at = offset + record * kind.record_size() + field * 4;
     u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap())
 }
+
+/// Records in the section `meshc inspect` calls `name` (`None` when the table has no such
+/// section).
+pub fn section_count(table: &Table<'_>, name: &str) -> Option<u32> {
+    table
+        .info()
+        .sections
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, s)| s.count)
+}
