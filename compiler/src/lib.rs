@@ -28,9 +28,9 @@ pub mod testgen;
 pub mod typecheck;
 pub mod validate;
 
-/// Writes formatted text to stdout. Unlike `print!`, a closed stdout (`meshc inspect t.mtbl |
-/// head`) does not panic: the process ends with status 2, what `meshc check` returns when it
-/// cannot write its report.
+/// Writes formatted text to stdout: every command's output goes through here. Unlike
+/// `print!`, a stdout that cannot be written (`meshc inspect t.mtbl | head`, a full disk) does
+/// not panic: the process ends with status 2.
 pub fn write_stdout(args: std::fmt::Arguments<'_>) {
     use std::io::Write as _;
     let mut stdout = std::io::stdout().lock();

@@ -1,6 +1,6 @@
 //! The `meshc` command line: a thin layer over the library.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -274,14 +274,7 @@ fn run_check(args: CheckArgs) -> ExitCode {
         &checked.summary,
         color,
     );
-    let mut stdout = std::io::stdout().lock();
-    if stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-        .is_err()
-    {
-        return ExitCode::from(2);
-    }
+    meshc::out!("{text}");
     if checked.fails_at(fail_level) {
         ExitCode::from(1)
     } else {
@@ -606,14 +599,6 @@ fn load_input(input: &InputArgs, policy_error: u8) -> Result<mesh_table::Aligned
     }
 }
 
-fn print_stdout(text: &str) -> Result<(), ExitCode> {
-    let mut stdout = std::io::stdout().lock();
-    stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-        .map_err(|_| ExitCode::from(2))
-}
-
 fn run_diff(args: DiffArgs) -> ExitCode {
     let side = |paths: Vec<PathBuf>| InputArgs {
         paths,
@@ -671,9 +656,7 @@ fn run_diff(args: DiffArgs) -> ExitCode {
     }
     let diff = meshc::diff::diff(&models[0], &models[1]);
     let text = meshc::diff::render(args.output_format, &diff, &old.1, &new.1);
-    if let Err(code) = print_stdout(&text) {
-        return code;
-    }
+    meshc::out!("{text}");
     if diff.is_empty() {
         ExitCode::SUCCESS
     } else {
@@ -694,8 +677,6 @@ fn run_graph(input: InputArgs, format: meshc::graph::Format) -> ExitCode {
         }
     };
     let text = meshc::graph::render(&meshc::diff::model::read(&table), format);
-    match print_stdout(&text) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(code) => code,
-    }
+    meshc::out!("{text}");
+    ExitCode::SUCCESS
 }
