@@ -41,29 +41,22 @@ impl ProxyError {
         }
     }
 
-    /// An error of the upstream connection pool: connect failures, resets and closes, and
-    /// request bodies that failed on the client's side.
+    /// An error of the upstream connection pool: connect failures, resets, closes and broken
+    /// responses, and request bodies that failed on the client's side.
     pub fn from_send(error: &crate::pool::SendError) -> ProxyError {
         match error {
             crate::pool::SendError::Connect(e) => ProxyError {
                 kind: ErrorKind::ConnectFailure,
                 detail: format!("error trying to connect: {e}"),
             },
-            crate::pool::SendError::Http(e) => {
-                let kind = if e.is_user() && std::error::Error::source(e).is_some() {
-                    ErrorKind::DownstreamBody
-                } else {
-                    ErrorKind::Reset
-                };
-                let mut detail = e.to_string();
-                let mut source = std::error::Error::source(e);
-                while let Some(cause) = source {
-                    detail.push_str(": ");
-                    detail.push_str(&cause.to_string());
-                    source = cause.source();
-                }
-                ProxyError { kind, detail }
-            }
+            crate::pool::SendError::Upstream(e) => ProxyError {
+                kind: ErrorKind::Reset,
+                detail: e.to_string(),
+            },
+            crate::pool::SendError::Body(e) => ProxyError {
+                kind: ErrorKind::DownstreamBody,
+                detail: format!("the request body failed: {e}"),
+            },
         }
     }
 

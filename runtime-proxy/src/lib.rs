@@ -8,6 +8,7 @@
 mod accesslog;
 mod admin;
 mod error;
+mod h1;
 mod headers;
 mod lb;
 mod listener;

@@ -73,6 +73,9 @@ impl Default for Limits {
     }
 }
 
+/// hyper's limit on HTTP/1 request header fields when none is set.
+const HYPER_MAX_HEADERS: usize = 100;
+
 /// The smallest read buffer hyper's HTTP/1 accepts.
 const MIN_HTTP1_BUFFER: usize = 8192;
 
@@ -122,12 +125,16 @@ impl Limits {
     /// The server builder for these limits.
     fn builder(&self) -> auto::Builder<TokioExecutor> {
         let mut builder = auto::Builder::new(TokioExecutor::new());
-        builder
-            .http1()
+        let mut http1 = builder.http1();
+        http1
             .timer(TokioTimer::new())
             .header_read_timeout(self.header_read_timeout)
-            .max_buf_size(self.max_header_bytes.max(MIN_HTTP1_BUFFER))
-            .max_headers(self.max_headers);
+            .max_buf_size(self.max_header_bytes.max(MIN_HTTP1_BUFFER));
+        // hyper's own limit is the default's 100, kept in a fixed array; setting any limit,
+        // even 100, makes it fill a vector of that many slots for every request head.
+        if self.max_headers != HYPER_MAX_HEADERS {
+            http1.max_headers(self.max_headers);
+        }
         builder
             .http2()
             .timer(TokioTimer::new())

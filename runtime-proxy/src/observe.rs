@@ -26,7 +26,7 @@ use tokio::task::JoinHandle;
 use crate::accesslog::{AccessLog, AccessLogTarget, Entry};
 use crate::headers::names;
 use crate::metrics::{ConnectionCounters, Metrics, ProcessLabels, RequestLabels, Sample};
-use crate::proxy::Body;
+use crate::proxy::{Body, BodyError};
 use crate::rng;
 use crate::state::{Loaded, Shared};
 use crate::trace::{
@@ -441,6 +441,8 @@ impl Observer {
         let started = Instant::now();
         let start_wall = SystemTime::now();
         let headers = req.headers_mut();
+        // Room for what the proxy adds (request id, forwarding, trace context) at once.
+        headers.reserve(5);
         if !headers.contains_key(names::X_REQUEST_ID) {
             headers.insert(
                 names::X_REQUEST_ID,
@@ -696,12 +698,12 @@ impl ObservedBody {
 
 impl hyper::body::Body for ObservedBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BodyError;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         let this = &mut *self;
         let polled = Pin::new(&mut this.inner).poll_frame(cx);
         match &polled {
@@ -747,6 +749,7 @@ pub fn count_request_body(body: Incoming, facts: &mut RequestFacts) -> Body {
         }
         frame
     })
+    .map_err(BodyError::from)
     .boxed()
 }
 

@@ -22,8 +22,12 @@ use crate::rng;
 use crate::state::{Loaded, Shared};
 use crate::upstream;
 
-/// Every response body the proxy sends: upstream bodies stream through, local ones are full.
-pub type Body = BoxBody<Bytes, hyper::Error>;
+/// Every body the proxy sends: upstream bodies stream through, local ones are full.
+pub type Body = BoxBody<Bytes, BodyError>;
+
+/// Why a body could not be read to its end (the client's or the upstream's connection
+/// failed, or its framing was broken).
+pub type BodyError = Box<dyn std::error::Error + Send + Sync>;
 
 /// What every connection's service shares.
 pub struct Proxy {

@@ -10,20 +10,21 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{self, HeaderMap, HeaderValue};
+use http::header::{self, HeaderValue};
 use http::request::Parts;
 use http::uri::{InvalidUri, PathAndQuery};
-use http::{Method, Request, Response, Uri, Version};
+use http::{Request, Response, Uri};
 use http_body_util::{BodyExt, Empty, Limited};
 use hyper::body::{Body as _, Incoming};
 use mesh_table::{ClusterView, DestinationView, RouteDecision, RouteView};
 use tokio::time::Instant;
 
 use crate::error::{ErrorKind, ProxyError, retriable_status};
+use crate::h1::{self, RequestFraming};
 use crate::headers;
 use crate::lb::{self, PickInput, TryOutcome};
 use crate::observe::{self, Flags, RequestFacts};
-use crate::pool::PooledBody;
+use crate::pool::{Outgoing, PooledBody};
 use crate::proxy::{Body, Proxy, full, local_response};
 use crate::rng;
 use crate::state::{ClusterState, Loaded};
@@ -74,6 +75,15 @@ enum RequestBody {
 }
 
 impl RequestBody {
+    fn framing(&self) -> RequestFraming {
+        match self {
+            RequestBody::Replay(bytes) if bytes.is_empty() => RequestFraming::Empty,
+            RequestBody::Replay(bytes) => RequestFraming::Length(bytes.len() as u64),
+            RequestBody::Stream(Some(body)) => RequestFraming::of(body),
+            RequestBody::Stream(None) => RequestFraming::Empty,
+        }
+    }
+
     fn for_try(&mut self) -> Body {
         match self {
             RequestBody::Replay(bytes) => full(bytes.clone()),
@@ -231,6 +241,22 @@ pub async fn forward(
         .filter(|&ms| ms > 0)
         .unwrap_or(DEFAULT_BACKOFF_MS);
     let lb = cluster.load_balancer();
+    // The head is encoded once; every try sends the same bytes.
+    let mut head = Vec::with_capacity(256 + 48 * parts.headers.len());
+    let framing = request_body.framing();
+    h1::encode_request_head(
+        &mut head,
+        &parts.method,
+        path_and_query.as_str(),
+        &parts.headers,
+        framing,
+        upstream_authority,
+    );
+    let outgoing = Outgoing {
+        method: &parts.method,
+        head: &head,
+        framing,
+    };
 
     let mut attempt = 0;
     loop {
@@ -247,19 +273,11 @@ pub async fn forward(
             return local_response(503, "no healthy upstream");
         };
         facts.endpoint = Some(endpoint_idx);
-        // The last possible try takes the headers; earlier ones send a copy, kept for a retry.
-        let headers = if attempt < tries {
-            parts.headers.clone()
-        } else {
-            std::mem::take(&mut parts.headers)
-        };
         let result = try_once(
             proxy,
             state,
             endpoint_idx,
-            &parts.method,
-            headers,
-            &path_and_query,
+            &outgoing,
             request_body.for_try(),
             per_try,
             deadline,
@@ -355,14 +373,11 @@ async fn backoff(attempt: u32, base_ms: u32, deadline: Option<Instant>) -> bool 
 }
 
 /// One try against one endpoint, bounded by the per-try timeout and the route deadline.
-#[allow(clippy::too_many_arguments)]
 async fn try_once(
     proxy: &Proxy,
     state: &ClusterState,
     endpoint_idx: usize,
-    method: &Method,
-    headers: HeaderMap,
-    path_and_query: &PathAndQuery,
+    outgoing: &Outgoing<'_>,
     body: Body,
     per_try: Option<Duration>,
     deadline: Option<Instant>,
@@ -373,14 +388,6 @@ async fn try_once(
             "endpoint index out of range",
         ));
     };
-    let mut request = Request::new(body);
-    *request.method_mut() = method.clone();
-    // Origin-form: the pool connects to the endpoint; `Host` carries the authority.
-    *request.uri_mut() = Uri::from(path_and_query.clone());
-    // Upstreams speak HTTP/1.1 whatever the client spoke.
-    *request.version_mut() = Version::HTTP_11;
-    *request.headers_mut() = headers;
-
     let now = Instant::now();
     let try_deadline = per_try.map(|t| now + t);
     let limit = match (try_deadline, deadline) {
@@ -388,7 +395,8 @@ async fn try_once(
         (a, b) => a.or(b),
     };
     endpoint.in_flight.fetch_add(1, Ordering::Relaxed);
-    let sent = proxy.pool.send(&endpoint.authority, request);
+    // Origin-form, HTTP/1.1 whatever the client spoke; `Host` carries the authority.
+    let sent = proxy.pool.send_head(&endpoint.authority, outgoing, body);
     let result = match limit {
         Some(limit) => match tokio::time::timeout_at(limit, sent).await {
             Ok(result) => result.map_err(|e| ProxyError::from_send(&e)),

@@ -1,0 +1,727 @@
+//! The client side of HTTP/1.1 for upstream connections: request heads out, response heads
+//! and bodies in. Functions over buffers only; the pool (`pool.rs`) does the I/O.
+//!
+//! What it accepts follows RFC 9112 as hyper and Envoy read it: a response with both
+//! `Transfer-Encoding` and `Content-Length` is framed by the first and its connection is not
+//! reused; a transfer coding other than a final `chunked` reads to the connection's close;
+//! differing `Content-Length` values are refused; HEAD, 1xx, 204 and 304 responses have no
+//! body. Chunk extensions are skipped; trailers are read and dropped.
+
+use std::io;
+use std::mem::MaybeUninit;
+
+use bytes::{Buf, Bytes, BytesMut};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version, header};
+
+/// Response heads larger than this are refused (Envoy's default header limit is 60 KiB).
+pub const MAX_HEAD_BYTES: usize = 64 * 1024;
+/// Response header fields beyond this many are refused (hyper's default).
+pub const MAX_HEADERS: usize = 100;
+/// A chunk-size or trailer line longer than this is refused.
+const MAX_LINE_BYTES: usize = 4096;
+
+fn invalid(message: impl Into<String>) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, message.into())
+}
+
+/// How a request body goes on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RequestFraming {
+    /// No body.
+    Empty,
+    /// `Content-Length: n`.
+    Length(u64),
+    /// `Transfer-Encoding: chunked` (a streamed body of unknown length).
+    Chunked,
+}
+
+impl RequestFraming {
+    /// How `body` goes on the wire: a body of unknown length is chunked.
+    pub fn of(body: &impl hyper::body::Body) -> RequestFraming {
+        if body.is_end_stream() {
+            RequestFraming::Empty
+        } else {
+            match body.size_hint().exact() {
+                Some(n) => RequestFraming::Length(n),
+                None => RequestFraming::Chunked,
+            }
+        }
+    }
+}
+
+/// Writes the request line and header fields of an origin-form request. The caller has
+/// removed hop-by-hop fields; `Content-Length` and `Transfer-Encoding` are written here, from
+/// `framing`, whatever the client sent. `authority` becomes `Host` when the fields have none.
+pub fn encode_request_head(
+    out: &mut Vec<u8>,
+    method: &Method,
+    path_and_query: &str,
+    headers: &HeaderMap,
+    framing: RequestFraming,
+    authority: &str,
+) {
+    out.extend_from_slice(method.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(path_and_query.as_bytes());
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    if !headers.contains_key(header::HOST) {
+        out.extend_from_slice(b"host: ");
+        out.extend_from_slice(authority.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    let mut had_length = false;
+    for (name, value) in headers {
+        if name == header::CONTENT_LENGTH {
+            had_length = true;
+            continue;
+        }
+        if name == header::TRANSFER_ENCODING {
+            continue;
+        }
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    match framing {
+        // A POST, PUT or PATCH without a body still says so: some servers answer 411
+        // otherwise.
+        RequestFraming::Empty => {
+            if had_length || matches!(*method, Method::POST | Method::PUT | Method::PATCH) {
+                out.extend_from_slice(b"content-length: 0\r\n");
+            }
+        }
+        RequestFraming::Length(n) => {
+            out.extend_from_slice(b"content-length: ");
+            write_decimal(out, n);
+            out.extend_from_slice(b"\r\n");
+        }
+        RequestFraming::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Appends one piece of a request body, framed.
+pub fn encode_data(out: &mut Vec<u8>, data: &[u8], framing: RequestFraming) {
+    if framing == RequestFraming::Chunked {
+        if data.is_empty() {
+            // An empty chunk would end the body.
+            return;
+        }
+        write_hex(out, data.len() as u64);
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(data);
+        out.extend_from_slice(b"\r\n");
+    } else {
+        out.extend_from_slice(data);
+    }
+}
+
+/// Appends what ends a body: the last chunk for a chunked body, nothing otherwise.
+pub fn encode_end(out: &mut Vec<u8>, framing: RequestFraming) {
+    if framing == RequestFraming::Chunked {
+        out.extend_from_slice(b"0\r\n\r\n");
+    }
+}
+
+fn write_decimal(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
+}
+
+fn write_hex(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 16];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b"0123456789abcdef"[(n & 0xf) as usize];
+        n >>= 4;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
+}
+
+/// A response head, with what its body's framing and the connection's reuse follow from.
+/// The fields that framed this hop (`Transfer-Encoding`, `Keep-Alive`, and `Connection` unless
+/// it names other fields) are read here and left out of `headers`: the proxy would drop them.
+#[derive(Debug)]
+pub struct ResponseHead {
+    pub status: StatusCode,
+    pub version: Version,
+    pub headers: HeaderMap,
+    pub framing: BodyFraming,
+    /// Whether the connection may carry another request once the body has been read.
+    pub keep_alive: bool,
+}
+
+/// Parses a response head from the front of `buf`, taking its bytes out of `buf` (the
+/// header values keep referring to them, without a copy). `Ok(None)`: not all of it is there
+/// yet. `method` is the request's: a response to HEAD has no body.
+pub fn parse_response_head(
+    buf: &mut BytesMut,
+    method: &Method,
+) -> io::Result<Option<ResponseHead>> {
+    // Slots left uninitialised: zeroing a hundred of them cost more than the parse.
+    let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut parsed = httparse::Response::new(&mut []);
+    let config = httparse::ParserConfig::default();
+    let len = match config.parse_response_with_uninit_headers(&mut parsed, buf, &mut slots) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD_BYTES => {
+            return Err(invalid(format!(
+                "the response head is larger than {MAX_HEAD_BYTES} bytes"
+            )));
+        }
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(httparse::Error::TooManyHeaders) => {
+            return Err(invalid(format!(
+                "the response has more than {MAX_HEADERS} header fields"
+            )));
+        }
+        Err(e) => return Err(invalid(format!("invalid response head: {e}"))),
+    };
+    let code = parsed.code.unwrap_or(0);
+    let status = StatusCode::from_u16(code)
+        .map_err(|_| invalid(format!("invalid response status {code}")))?;
+    let version = if parsed.version == Some(0) {
+        Version::HTTP_10
+    } else {
+        Version::HTTP_11
+    };
+    // Where each field's name and value lie in the head, so that the head can be frozen
+    // once and the values point into it. Most heads have few fields: those fit on the stack.
+    let base = buf.as_ptr() as usize;
+    let count = parsed.headers.len();
+    let mut few = [Span::default(); FEW_HEADERS];
+    let mut many = Vec::new();
+    let spans = if count <= FEW_HEADERS {
+        &mut few[..count]
+    } else {
+        many.resize(count, Span::default());
+        &mut many[..]
+    };
+    for (span, field) in spans.iter_mut().zip(parsed.headers.iter()) {
+        let name = field.name.as_ptr() as usize - base;
+        let value = field.value.as_ptr() as usize - base;
+        *span = Span {
+            name: (name, name + field.name.len()),
+            value: (value, value + field.value.len()),
+        };
+    }
+    let head = buf.split_to(len).freeze();
+
+    let mut headers = HeaderMap::with_capacity(count);
+    let mut content_length: Option<u64> = None;
+    let mut transfer_encoding = false;
+    let mut chunked = false;
+    let mut close = false;
+    let mut keep_alive_token = false;
+    let mut connection_names_fields = false;
+    for span in spans.iter() {
+        let name = HeaderName::from_bytes(&head[span.name.0..span.name.1])
+            .map_err(|_| invalid("invalid response header name"))?;
+        let value = HeaderValue::from_maybe_shared(head.slice(span.value.0..span.value.1))
+            .map_err(|_| invalid("invalid response header value"))?;
+        if name == header::CONTENT_LENGTH {
+            let n = parse_content_length(value.as_bytes())
+                .ok_or_else(|| invalid("invalid Content-Length in the response"))?;
+            if content_length.is_some_and(|seen| seen != n) {
+                return Err(invalid("differing Content-Length values in the response"));
+            }
+            content_length = Some(n);
+        } else if name == header::TRANSFER_ENCODING {
+            transfer_encoding = true;
+            // Only the last coding counts: `chunked` must be last when it is there at all.
+            chunked = value
+                .as_bytes()
+                .rsplit(|&b| b == b',')
+                .next()
+                .is_some_and(|last| last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
+            continue;
+        } else if name == header::CONNECTION {
+            for token in value.as_bytes().split(|&b| b == b',') {
+                let token = token.trim_ascii();
+                let is_close = token.eq_ignore_ascii_case(b"close");
+                let is_keep_alive = token.eq_ignore_ascii_case(b"keep-alive");
+                close |= is_close;
+                keep_alive_token |= is_keep_alive;
+                connection_names_fields |= !(is_close || is_keep_alive || token.is_empty());
+            }
+            // Kept only when it names other fields, which the proxy removes by it.
+            if !connection_names_fields {
+                continue;
+            }
+        } else if name == crate::headers::names::KEEP_ALIVE {
+            continue;
+        }
+        headers.append(name, value);
+    }
+
+    let mut keep_alive = !close && (version == Version::HTTP_11 || keep_alive_token);
+    let bodiless = *method == Method::HEAD
+        || status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED;
+    let framing = if bodiless {
+        if status == StatusCode::SWITCHING_PROTOCOLS {
+            keep_alive = false;
+        }
+        BodyFraming::Length(0)
+    } else if transfer_encoding {
+        // Both framings at once is how request smuggling starts: never reuse the connection.
+        if content_length.is_some() {
+            keep_alive = false;
+        }
+        if chunked {
+            BodyFraming::Chunked(Chunk::Size)
+        } else {
+            keep_alive = false;
+            BodyFraming::UntilClose
+        }
+    } else if let Some(n) = content_length {
+        BodyFraming::Length(n)
+    } else {
+        keep_alive = false;
+        BodyFraming::UntilClose
+    };
+    Ok(Some(ResponseHead {
+        status,
+        version,
+        headers,
+        framing,
+        keep_alive,
+    }))
+}
+
+/// Header fields up to this many are located without an allocation.
+const FEW_HEADERS: usize = 24;
+
+/// Where one header field's name and value lie in a response head.
+#[derive(Clone, Copy, Default)]
+struct Span {
+    name: (usize, usize),
+    value: (usize, usize),
+}
+
+fn parse_content_length(bytes: &[u8]) -> Option<u64> {
+    let digits = bytes.trim_ascii();
+    if digits.is_empty() || digits.len() > 19 {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |n, &b| {
+        b.is_ascii_digit().then(|| n * 10 + u64::from(b - b'0'))
+    })
+}
+
+/// Where the reading of a response body stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BodyFraming {
+    /// This many bytes are still to come; `Length(0)` is a body read to its end.
+    Length(u64),
+    Chunked(Chunk),
+    /// Everything until the upstream closes the connection.
+    UntilClose,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Chunk {
+    /// Before a chunk-size line.
+    Size,
+    /// Inside a chunk's data, with this many bytes to go.
+    Data(u64),
+    /// After a chunk's data, before its CRLF.
+    DataEnd,
+    /// After the last chunk: trailer lines up to an empty line.
+    Trailers,
+}
+
+/// One step of reading a body from a buffer.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Decoded {
+    Data(Bytes),
+    /// The body ended (for `UntilClose`, only the connection's close says so).
+    End,
+    /// More bytes must be read first.
+    NeedMore,
+}
+
+impl BodyFraming {
+    pub fn is_done(&self) -> bool {
+        *self == BodyFraming::Length(0)
+    }
+
+    /// Takes the next piece of the body out of `buf`. With `framing_only`, stops before any
+    /// data (to learn whether the body has ended without taking data out). A framing error
+    /// leaves `buf` as it was.
+    pub fn decode(&mut self, buf: &mut BytesMut, framing_only: bool) -> io::Result<Decoded> {
+        loop {
+            match self {
+                BodyFraming::Length(0) => return Ok(Decoded::End),
+                BodyFraming::Length(rest) => {
+                    if buf.is_empty() || framing_only {
+                        return Ok(Decoded::NeedMore);
+                    }
+                    let n = (*rest).min(buf.len() as u64);
+                    *rest -= n;
+                    return Ok(Decoded::Data(buf.split_to(n as usize).freeze()));
+                }
+                BodyFraming::UntilClose => {
+                    if buf.is_empty() || framing_only {
+                        return Ok(Decoded::NeedMore);
+                    }
+                    return Ok(Decoded::Data(buf.split().freeze()));
+                }
+                BodyFraming::Chunked(chunk) => match chunk {
+                    Chunk::Size => {
+                        let Some(end) = line_end(buf)? else {
+                            return Ok(Decoded::NeedMore);
+                        };
+                        let size = parse_chunk_size(&buf[..end])?;
+                        buf.advance(end + 2);
+                        *chunk = if size == 0 {
+                            Chunk::Trailers
+                        } else {
+                            Chunk::Data(size)
+                        };
+                    }
+                    Chunk::Data(rest) => {
+                        if buf.is_empty() || framing_only {
+                            return Ok(Decoded::NeedMore);
+                        }
+                        let n = (*rest).min(buf.len() as u64);
+                        *rest -= n;
+                        if *rest == 0 {
+                            *chunk = Chunk::DataEnd;
+                        }
+                        return Ok(Decoded::Data(buf.split_to(n as usize).freeze()));
+                    }
+                    Chunk::DataEnd => {
+                        if buf.len() < 2 {
+                            return Ok(Decoded::NeedMore);
+                        }
+                        if &buf[..2] != b"\r\n" {
+                            return Err(invalid("a chunk's data is not followed by CRLF"));
+                        }
+                        buf.advance(2);
+                        *chunk = Chunk::Size;
+                    }
+                    Chunk::Trailers => {
+                        let Some(end) = line_end(buf)? else {
+                            return Ok(Decoded::NeedMore);
+                        };
+                        buf.advance(end + 2);
+                        if end == 0 {
+                            *self = BodyFraming::Length(0);
+                        }
+                    }
+                },
+            }
+        }
+    }
+
+    /// The body's remaining length, when the framing says it.
+    pub fn remaining(&self) -> Option<u64> {
+        match self {
+            BodyFraming::Length(n) => Some(*n),
+            _ => None,
+        }
+    }
+}
+
+/// The length of the CRLF-terminated line at the front of `buf`, if it is all there.
+fn line_end(buf: &[u8]) -> io::Result<Option<usize>> {
+    match buf.windows(2).position(|w| w == b"\r\n") {
+        Some(end) if end <= MAX_LINE_BYTES => Ok(Some(end)),
+        Some(_) => Err(invalid("a chunk line is too long")),
+        None if buf.len() > MAX_LINE_BYTES => Err(invalid("a chunk line is too long")),
+        None => Ok(None),
+    }
+}
+
+/// A chunk-size line: hex digits, then optional whitespace and `;extensions`.
+fn parse_chunk_size(line: &[u8]) -> io::Result<u64> {
+    let digits_end = line
+        .iter()
+        .position(|b| !b.is_ascii_hexdigit())
+        .unwrap_or(line.len());
+    let (digits, rest) = line.split_at(digits_end);
+    let rest = rest.trim_ascii_start();
+    if digits.is_empty() || digits.len() > 15 || !(rest.is_empty() || rest[0] == b';') {
+        return Err(invalid("invalid chunk size"));
+    }
+    Ok(digits.iter().fold(0u64, |n, &b| {
+        let digit = match b {
+            b'0'..=b'9' => b - b'0',
+            b'a'..=b'f' => b - b'a' + 10,
+            _ => b - b'A' + 10,
+        };
+        (n << 4) | u64::from(digit)
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head(method: &Method, text: &str) -> io::Result<Option<ResponseHead>> {
+        parse_response_head(&mut BytesMut::from(text), method)
+    }
+
+    fn complete(text: &str) -> ResponseHead {
+        head(&Method::GET, text).unwrap().unwrap()
+    }
+
+    /// Decodes a whole body from `wire`, fed in pieces of `step` bytes.
+    fn body(mut framing: BodyFraming, wire: &[u8], step: usize) -> io::Result<(Vec<u8>, usize)> {
+        let mut buf = BytesMut::new();
+        let mut out = Vec::new();
+        let mut fed = 0;
+        loop {
+            match framing.decode(&mut buf, false)? {
+                Decoded::Data(data) => out.extend_from_slice(&data),
+                Decoded::End => return Ok((out, buf.len())),
+                Decoded::NeedMore if fed < wire.len() => {
+                    let next = (fed + step).min(wire.len());
+                    buf.extend_from_slice(&wire[fed..next]);
+                    fed = next;
+                }
+                Decoded::NeedMore => return Err(invalid("the wire ended first")),
+            }
+        }
+    }
+
+    #[test]
+    fn a_request_head_carries_its_framing_and_no_client_framing() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, HeaderValue::from_static("reviews:9080"));
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from_static("999"));
+        headers.insert(
+            header::TRANSFER_ENCODING,
+            HeaderValue::from_static("chunked"),
+        );
+        headers.append("x-a", HeaderValue::from_static("1"));
+        headers.append("x-a", HeaderValue::from_static("2"));
+        let mut out = Vec::new();
+        encode_request_head(
+            &mut out,
+            &Method::PUT,
+            "/p?q=1",
+            &headers,
+            RequestFraming::Length(12345),
+            "10.0.0.1:9080",
+        );
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "PUT /p?q=1 HTTP/1.1\r\nhost: reviews:9080\r\nx-a: 1\r\nx-a: 2\r\n\
+             content-length: 12345\r\n\r\n"
+        );
+
+        let mut out = Vec::new();
+        encode_request_head(
+            &mut out,
+            &Method::GET,
+            "/",
+            &HeaderMap::new(),
+            RequestFraming::Empty,
+            "10.0.0.1:9080",
+        );
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "GET / HTTP/1.1\r\nhost: 10.0.0.1:9080\r\n\r\n"
+        );
+
+        let mut out = Vec::new();
+        encode_request_head(
+            &mut out,
+            &Method::POST,
+            "/",
+            &headers,
+            RequestFraming::Chunked,
+            "x",
+        );
+        encode_data(&mut out, b"hello, world!!!!", RequestFraming::Chunked);
+        encode_data(&mut out, b"", RequestFraming::Chunked);
+        encode_end(&mut out, RequestFraming::Chunked);
+        assert!(
+            String::from_utf8(out)
+                .unwrap()
+                .ends_with("transfer-encoding: chunked\r\n\r\n10\r\nhello, world!!!!\r\n0\r\n\r\n")
+        );
+
+        let mut out = Vec::new();
+        encode_request_head(
+            &mut out,
+            &Method::POST,
+            "/",
+            &HeaderMap::new(),
+            RequestFraming::Empty,
+            "x",
+        );
+        assert!(
+            String::from_utf8(out)
+                .unwrap()
+                .ends_with("content-length: 0\r\n\r\n")
+        );
+    }
+
+    #[test]
+    fn a_response_head_is_parsed_and_taken_out_of_the_buffer() {
+        let mut buf = BytesMut::from(
+            "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 5\r\nX-A: 1\r\nx-a: 2\r\n\r\nbody!",
+        );
+        let head = parse_response_head(&mut buf, &Method::GET)
+            .unwrap()
+            .unwrap();
+        assert_eq!(head.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(head.version, Version::HTTP_11);
+        assert_eq!(head.framing, BodyFraming::Length(5));
+        assert!(head.keep_alive);
+        let values: Vec<_> = head.headers.get_all("x-a").iter().collect();
+        assert_eq!(values, ["1", "2"]);
+        assert_eq!(&buf[..], b"body!");
+
+        // Not all there yet: nothing is taken.
+        let mut partial = BytesMut::from("HTTP/1.1 200 OK\r\nContent-Len");
+        assert!(
+            parse_response_head(&mut partial, &Method::GET)
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(partial.len(), 28);
+    }
+
+    #[test]
+    fn framing_and_reuse_follow_the_head() {
+        let chunked = complete("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n");
+        assert_eq!(chunked.framing, BodyFraming::Chunked(Chunk::Size));
+        assert!(chunked.keep_alive);
+
+        let smuggling =
+            complete("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n");
+        assert_eq!(smuggling.framing, BodyFraming::Chunked(Chunk::Size));
+        assert!(!smuggling.keep_alive);
+
+        let not_chunked = complete("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n");
+        assert_eq!(not_chunked.framing, BodyFraming::UntilClose);
+        assert!(!not_chunked.keep_alive);
+
+        let unframed = complete("HTTP/1.1 200 OK\r\n\r\n");
+        assert_eq!(unframed.framing, BodyFraming::UntilClose);
+        assert!(!unframed.keep_alive);
+
+        let close = complete("HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: Close\r\n\r\n");
+        assert!(!close.keep_alive);
+        assert!(!close.headers.contains_key("connection"));
+        assert!(!chunked.headers.contains_key("transfer-encoding"));
+        let naming = complete(
+            "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close, x-hop\r\nx-hop: 1\r\n\r\n",
+        );
+        assert!(!naming.keep_alive);
+        assert_eq!(naming.headers["connection"], "close, x-hop");
+
+        let old = complete("HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n");
+        assert!(!old.keep_alive);
+        let old_kept =
+            complete("HTTP/1.0 200 OK\r\nContent-Length: 0\r\nConnection: keep-alive\r\n\r\n");
+        assert!(old_kept.keep_alive);
+
+        for text in [
+            "HTTP/1.1 204 No Content\r\nContent-Length: 10\r\n\r\n",
+            "HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n",
+            "HTTP/1.1 100 Continue\r\n\r\n",
+        ] {
+            assert_eq!(complete(text).framing, BodyFraming::Length(0), "{text}");
+        }
+        let to_head = head(
+            &Method::HEAD,
+            "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n",
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(to_head.framing, BodyFraming::Length(0));
+        assert_eq!(to_head.headers["content-length"], "10");
+    }
+
+    #[test]
+    fn malformed_heads_are_refused() {
+        for text in [
+            "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999\r\n\r\n",
+            "HTTP/1.1 2000 OK\r\n\r\n",
+            "SSH-2.0-OpenSSH_9.6\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nBad Name: x\r\n\r\n",
+        ] {
+            assert!(head(&Method::GET, text).is_err(), "{text:?}");
+        }
+        let many: String = (0..=MAX_HEADERS).map(|i| format!("x-{i}: v\r\n")).collect();
+        assert!(head(&Method::GET, &format!("HTTP/1.1 200 OK\r\n{many}\r\n")).is_err());
+        let huge = format!("HTTP/1.1 200 OK\r\nx: {}", "v".repeat(MAX_HEAD_BYTES));
+        assert!(head(&Method::GET, &huge).is_err());
+    }
+
+    #[test]
+    fn bodies_decode_whatever_the_pieces_they_arrive_in() {
+        let chunked =
+            b"5;ext=1\r\nhello\r\n1 \r\n,\r\n6\r\n world\r\n0\r\nx-trailer: 1\r\n\r\nNEXT";
+        for step in [1, 2, 3, 7, 100] {
+            let (data, _) = body(BodyFraming::Chunked(Chunk::Size), chunked, step).unwrap();
+            assert_eq!(data, b"hello, world", "step {step}");
+        }
+        // What follows the body stays in the buffer, for the next response.
+        let mut buf = BytesMut::from(&chunked[..]);
+        let mut framing = BodyFraming::Chunked(Chunk::Size);
+        while framing.decode(&mut buf, false).unwrap() != Decoded::End {}
+        assert_eq!(&buf[..], b"NEXT");
+        assert!(framing.is_done());
+
+        for step in [1, 4, 100] {
+            let (data, left) = body(BodyFraming::Length(5), b"12345NEXT", step).unwrap();
+            assert_eq!(data, b"12345");
+            assert!(left <= 4);
+        }
+    }
+
+    #[test]
+    fn framing_only_stops_before_data_and_finds_the_end() {
+        let mut buf = BytesMut::from(&b"3\r\nabc\r\n0\r\n\r\n"[..]);
+        let mut framing = BodyFraming::Chunked(Chunk::Size);
+        assert_eq!(framing.decode(&mut buf, true).unwrap(), Decoded::NeedMore);
+        assert_eq!(framing, BodyFraming::Chunked(Chunk::Data(3)));
+        assert_eq!(
+            framing.decode(&mut buf, false).unwrap(),
+            Decoded::Data(Bytes::from_static(b"abc"))
+        );
+        assert_eq!(framing.decode(&mut buf, true).unwrap(), Decoded::End);
+        assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn malformed_chunks_are_refused() {
+        for wire in [
+            &b"zz\r\nhello\r\n0\r\n\r\n"[..],
+            b"5\r\nhelloXX0\r\n\r\n",
+            b"1234567890abcdef0\r\n",
+            b"5 x\r\nhello\r\n0\r\n\r\n",
+        ] {
+            assert!(
+                body(BodyFraming::Chunked(Chunk::Size), wire, 100).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(wire)
+            );
+        }
+        let long = vec![b'1'; MAX_LINE_BYTES + 10];
+        assert!(body(BodyFraming::Chunked(Chunk::Size), &long, 100_000).is_err());
+    }
+}
