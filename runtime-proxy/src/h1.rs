@@ -724,4 +724,96 @@ mod tests {
         let long = vec![b'1'; MAX_LINE_BYTES + 10];
         assert!(body(BodyFraming::Chunked(Chunk::Size), &long, 100_000).is_err());
     }
+
+    /// A small deterministic generator (SplitMix64), so that a failure can be replayed.
+    struct Mix(u64);
+
+    impl Mix {
+        fn next(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        }
+
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+    }
+
+    #[test]
+    fn mangled_responses_give_errors_or_bodies_never_panics() {
+        // Valid responses of every framing, then 20,000 mutations of them (bytes changed,
+        // inserted, removed; cut anywhere), read the way the pool reads them: the head, then
+        // the body from what follows, in pieces. Whatever comes in, the reader answers with a
+        // head and a body no longer than the bytes it was given, or with an error.
+        let seeds: [&[u8]; 5] = [
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-A: 1\r\n\r\nhello",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;x=y\r\nhello\r\n0\r\nT: 1\r\n\r\n",
+            b"HTTP/1.0 404 Not Found\r\nConnection: keep-alive, x-hop\r\nx-hop: 1\r\n\r\ngone",
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n",
+            b"HTTP/1.1 503 Unavailable\r\nContent-Length: 0\r\nContent-Length: 0\r\n\r\n",
+        ];
+        let mut mix = Mix(0x6d65_7368);
+        let (mut heads, mut bodies) = (0, 0);
+        for round in 0..20_000 {
+            let mut wire = seeds[round % seeds.len()].to_vec();
+            for _ in 0..1 + mix.below(4) {
+                let at = mix.below(wire.len() + 1);
+                match mix.below(4) {
+                    0 if at < wire.len() => wire[at] = mix.next() as u8,
+                    1 => wire.insert(at, b"\r\n:;0 9aZ\x00\x7f"[mix.below(11)]),
+                    2 if at < wire.len() => {
+                        wire.remove(at);
+                    }
+                    _ => wire.truncate(at),
+                }
+            }
+            let step = 1 + mix.below(16);
+            let mut buf = BytesMut::new();
+            let mut fed = 0;
+            let head = loop {
+                match parse_response_head(&mut buf, &Method::GET) {
+                    Ok(Some(head)) => break Some(head),
+                    Ok(None) if fed < wire.len() => {
+                        let next = (fed + step).min(wire.len());
+                        buf.extend_from_slice(&wire[fed..next]);
+                        fed = next;
+                    }
+                    Ok(None) | Err(_) => break None,
+                }
+            };
+            let Some(head) = head else { continue };
+            heads += 1;
+            let mut framing = head.framing;
+            let mut body = 0usize;
+            loop {
+                match framing.decode(&mut buf, false) {
+                    Ok(Decoded::Data(data)) => {
+                        assert!(!data.is_empty(), "round {round}: an empty piece");
+                        body += data.len();
+                    }
+                    Ok(Decoded::End) | Err(_) => break,
+                    Ok(Decoded::NeedMore) if fed < wire.len() => {
+                        let next = (fed + step).min(wire.len());
+                        buf.extend_from_slice(&wire[fed..next]);
+                        fed = next;
+                    }
+                    Ok(Decoded::NeedMore) => break,
+                }
+            }
+            assert!(
+                body <= wire.len(),
+                "round {round}: {body} body bytes from {}",
+                wire.len()
+            );
+            bodies += usize::from(body > 0);
+        }
+        // The mutations leave enough intact for both readers to be exercised.
+        assert!(
+            heads > 4_000 && bodies > 2_000,
+            "{heads} heads, {bodies} bodies"
+        );
+    }
 }
