@@ -227,19 +227,31 @@ pub async fn serve_listener<F, Fut>(
         let limits = limits.clone();
         tokio::spawn(async move {
             let mut connection = pin!(connection);
-            let mut shutdown = shutdown;
+            // The idle watch and the shutdown signal wait in a task of their own and ring
+            // once, so every wake-up of the connection (two per proxied request) polls one
+            // flag rather than a timer and a watch channel as well.
+            let (ring, mut rung) = tokio::sync::oneshot::channel::<()>();
+            let watcher = tokio::spawn(async move {
+                let mut shutdown = shutdown;
+                tokio::select! {
+                    () = idle(&activity, &limits) => {
+                        tracing::debug!(%peer, "closing an idle or slow downstream connection");
+                    }
+                    () = stopping(&mut shutdown) => {}
+                }
+                let _ = ring.send(());
+            });
             tokio::select! {
+                biased;
                 result = connection.as_mut() => {
+                    watcher.abort();
                     if let Err(error) = result {
                         tracing::debug!(%error, "downstream connection ended with an error");
                     }
                     drop(slot);
                     return;
                 }
-                () = idle(&activity, &limits) => {
-                    tracing::debug!(%peer, "closing an idle or slow downstream connection");
-                }
-                () = stopping(&mut shutdown) => {}
+                _ = &mut rung => {}
             }
             // HTTP/2 gets GOAWAY, HTTP/1 closes after the response in flight.
             connection.as_mut().graceful_shutdown();

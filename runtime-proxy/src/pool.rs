@@ -14,8 +14,8 @@
 //! loop has marked it readable, and a non-blocking read (no system call when it is not
 //! marked) tells. A request that a reused connection could not deliver (closed before any
 //! byte of a response) is sent again on another connection when its method is idempotent
-//! and it was written whole from one buffer, as Go's and hyper's clients do; any other
-//! failure is the try's.
+//! and it was written whole from one buffer, as Go's client does; any other failure is the
+//! try's.
 //!
 //! This replaces hyper's client connection, which cost a task, a channel and a second
 //! parse of the head per request: about a fifth of the proxy's user-space instructions.
