@@ -234,12 +234,15 @@ pub fn parse_response_head(
         let value = HeaderValue::from_maybe_shared(head.slice(span.value.0..span.value.1))
             .map_err(|_| invalid("invalid response header value"))?;
         if name == header::CONTENT_LENGTH {
-            let n = parse_content_length(value.as_bytes())
-                .ok_or_else(|| invalid("invalid Content-Length in the response"))?;
-            if content_length.is_some_and(|seen| seen != n) {
-                return Err(invalid("differing Content-Length values in the response"));
+            // A list of equal values (`5, 5`) is one length, as hyper and Envoy read it.
+            for item in value.as_bytes().split(|&b| b == b',') {
+                let n = parse_content_length(item)
+                    .ok_or_else(|| invalid("invalid Content-Length in the response"))?;
+                if content_length.is_some_and(|seen| seen != n) {
+                    return Err(invalid("differing Content-Length values in the response"));
+                }
+                content_length = Some(n);
             }
-            content_length = Some(n);
         } else if name == header::TRANSFER_ENCODING {
             transfer_encoding = true;
             // Only the last coding counts: `chunked` must be last when it is there at all.
@@ -269,6 +272,15 @@ pub fn parse_response_head(
     }
 
     let mut keep_alive = !close && (version == Version::HTTP_11 || keep_alive_token);
+    if transfer_encoding {
+        // The transfer coding frames the body: a Content-Length beside it is wrong and must
+        // not reach the client (RFC 9112, 6.3), and an HTTP/1.0 message with a transfer
+        // coding is faulty framing, its connection not to be reused.
+        headers.remove(header::CONTENT_LENGTH);
+        if version == Version::HTTP_10 {
+            keep_alive = false;
+        }
+    }
     let bodiless = *method == Method::HEAD
         || status.is_informational()
         || status == StatusCode::NO_CONTENT
@@ -449,14 +461,23 @@ fn line_end(buf: &[u8]) -> io::Result<Option<usize>> {
     }
 }
 
-/// A chunk-size line: hex digits, then optional whitespace and `;extensions`.
+/// A chunk-size line: hex digits, then optional spaces or tabs and `;extensions`. A bare CR
+/// or LF anywhere in the line is refused: readers that split lines differently would see
+/// another body (request smuggling).
 fn parse_chunk_size(line: &[u8]) -> io::Result<u64> {
+    if line.iter().any(|&b| b == b'\r' || b == b'\n') {
+        return Err(invalid("a bare CR or LF in a chunk-size line"));
+    }
     let digits_end = line
         .iter()
         .position(|b| !b.is_ascii_hexdigit())
         .unwrap_or(line.len());
     let (digits, rest) = line.split_at(digits_end);
-    let rest = rest.trim_ascii_start();
+    let rest_start = rest
+        .iter()
+        .position(|&b| b != b' ' && b != b'\t')
+        .unwrap_or(rest.len());
+    let rest = &rest[rest_start..];
     if digits.is_empty() || digits.len() > 15 || !(rest.is_empty() || rest[0] == b';') {
         return Err(invalid("invalid chunk size"));
     }
@@ -611,6 +632,16 @@ mod tests {
             complete("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n");
         assert_eq!(smuggling.framing, BodyFraming::Chunked(Chunk::Size));
         assert!(!smuggling.keep_alive);
+        // The client must not be told a length the chunks do not follow.
+        assert!(!smuggling.headers.contains_key("content-length"));
+
+        let old_chunked = complete(
+            "HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: keep-alive\r\n\r\n",
+        );
+        assert!(!old_chunked.keep_alive);
+
+        let listed = complete("HTTP/1.1 200 OK\r\nContent-Length: 5, 5\r\n\r\n");
+        assert_eq!(listed.framing, BodyFraming::Length(5));
 
         let not_chunked = complete("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n");
         assert_eq!(not_chunked.framing, BodyFraming::UntilClose);
@@ -657,6 +688,7 @@ mod tests {
     fn malformed_heads_are_refused() {
         for text in [
             "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: 1, 2\r\n\r\n",
             "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
             "HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999\r\n\r\n",
             "HTTP/1.1 2000 OK\r\n\r\n",
@@ -714,6 +746,8 @@ mod tests {
             b"5\r\nhelloXX0\r\n\r\n",
             b"1234567890abcdef0\r\n",
             b"5 x\r\nhello\r\n0\r\n\r\n",
+            b"5\n;x\r\nhello\r\n0\r\n\r\n",
+            b"5;a\nb\r\nhello\r\n0\r\n\r\n",
         ] {
             assert!(
                 body(BodyFraming::Chunked(Chunk::Size), wire, 100).is_err(),

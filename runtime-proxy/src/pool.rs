@@ -87,6 +87,9 @@ type IdleMap = HashMap<Arc<str>, Endpoint, BuildHasherDefault<AuthorityHasher>>;
 struct Endpoint {
     key: Arc<str>,
     idle: Vec<IdleConnection>,
+    /// Set by a sweep that found no idle connection, cleared when one comes back: an
+    /// endpoint found so by two sweeps in a row is forgotten.
+    unused: bool,
 }
 
 struct IdleConnection {
@@ -163,6 +166,7 @@ impl Shared {
             let endpoint = Endpoint {
                 key: key.clone(),
                 idle: Vec::new(),
+                unused: false,
             };
             map.insert(key.clone(), endpoint);
             return (key, None);
@@ -180,6 +184,14 @@ impl Shared {
         let Some(endpoint) = map.get_mut(key) else {
             return;
         };
+        endpoint.unused = false;
+        // The oldest come first: those past the idle timeout go now.
+        let expired = endpoint
+            .idle
+            .iter()
+            .take_while(|c| c.since.elapsed() >= IDLE_TIMEOUT)
+            .count();
+        endpoint.idle.drain(..expired);
         if endpoint.idle.len() >= MAX_IDLE_PER_ENDPOINT {
             // The oldest goes: it is the likeliest to have been closed by the upstream.
             endpoint.idle.remove(0);
@@ -230,6 +242,31 @@ async fn next_data(body: &mut Body) -> Result<Option<Bytes>, SendError> {
     Ok(None)
 }
 
+/// How often idle connections are looked over: those the upstream closed (their sockets
+/// would wait in CLOSE_WAIT) or past the idle timeout are closed, and endpoints that got no
+/// connection back between two sweeps are forgotten, so that endpoints gone with a reload do
+/// not keep connections or memory.
+const SWEEP_EVERY: Duration = Duration::from_secs(10);
+
+impl Shared {
+    fn sweep(&self) {
+        let mut map = self.lock();
+        map.retain(|_, endpoint| {
+            endpoint
+                .idle
+                .retain(|c| c.since.elapsed() < IDLE_TIMEOUT && c.connection.is_usable());
+            // An endpoint whose connections are all busy has none idle either, but it gets
+            // one back before the next sweep.
+            if !endpoint.idle.is_empty() {
+                return true;
+            }
+            let keep = !endpoint.unused;
+            endpoint.unused = true;
+            keep
+        });
+    }
+}
+
 /// The upstream connection pool of one proxy.
 #[derive(Clone)]
 pub struct Pool {
@@ -238,12 +275,25 @@ pub struct Pool {
 
 impl Pool {
     pub fn new(counters: Arc<ConnectionCounters>) -> Pool {
-        Pool {
-            shared: Arc::new(Shared {
-                idle: Mutex::new(IdleMap::default()),
-                counters,
-            }),
+        let shared = Arc::new(Shared {
+            idle: Mutex::new(IdleMap::default()),
+            counters,
+        });
+        // The sweep ends with the pool (it holds only a weak reference).
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let pool = Arc::downgrade(&shared);
+            runtime.spawn(async move {
+                let mut every = tokio::time::interval(SWEEP_EVERY);
+                every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                every.tick().await;
+                loop {
+                    every.tick().await;
+                    let Some(shared) = pool.upgrade() else { return };
+                    shared.sweep();
+                }
+            });
         }
+        Pool { shared }
     }
 
     /// Sends `request` (origin-form URI, `Host` set) to `authority` and returns the response
@@ -282,6 +332,11 @@ impl Pool {
         mut body: Body,
     ) -> Result<Response<PooledBody>, SendError> {
         let framing = outgoing.framing;
+        // Bytes of a body of declared length still to come.
+        let mut remaining = match framing {
+            RequestFraming::Length(n) => Some(n),
+            _ => None,
+        };
         // The body's first piece goes out with the head: one write for a buffered body.
         let mut rest = None;
         let mut joined = Vec::new();
@@ -292,9 +347,11 @@ impl Pool {
             joined.reserve(outgoing.head.len() + first.as_ref().map_or(0, Bytes::len) + 32);
             joined.extend_from_slice(outgoing.head);
             if let Some(data) = first {
+                count_against(&mut remaining, data.len())?;
                 h1::encode_data(&mut joined, &data, framing);
             }
             if body.is_end_stream() {
+                count_end(remaining)?;
                 h1::encode_end(&mut joined, framing);
             } else {
                 rest = Some(body);
@@ -310,7 +367,8 @@ impl Pool {
                 Some(_closed) => continue,
                 None => (self.connect(authority).await?, false),
             };
-            match exchange(&mut connection, message, rest.take(), framing, method).await {
+            let sending = rest.take().map(|body| (body, remaining));
+            match exchange(&mut connection, message, sending, framing, method).await {
                 Ok(head) => return Ok(PooledBody::response(head, connection, &self.shared, key)),
                 Err(Failure::Unanswered(error)) if reused && resendable => {
                     tracing::debug!(%error, authority, "a reused connection was closed; sending again");
@@ -355,11 +413,14 @@ impl Pool {
 }
 
 /// Writes the request (`message`, then the rest of a streamed body) and reads the response
-/// head, skipping interim (1xx) responses.
+/// head, skipping interim (1xx) responses. A streamed body is sent while the response is
+/// watched for: an upstream may answer early (a 413, a 401) and stop reading, and then the
+/// answer is the response, the rest of the body is not sent, and the connection is not
+/// reused (its request was never finished).
 async fn exchange(
     connection: &mut Connection,
     message: &[u8],
-    rest: Option<Body>,
+    rest: Option<(Body, Option<u64>)>,
     framing: RequestFraming,
     method: &Method,
 ) -> Result<h1::ResponseHead, Failure> {
@@ -368,31 +429,93 @@ async fn exchange(
         .write_all(message)
         .await
         .map_err(Failure::Unanswered)?;
-    if let Some(mut body) = rest {
-        let mut piece = Vec::new();
-        while let Some(data) = next_data(&mut body).await.map_err(Failure::Other)? {
-            piece.clear();
-            h1::encode_data(&mut piece, &data, framing);
-            connection
-                .stream
-                .write_all(&piece)
-                .await
-                .map_err(|e| Failure::Other(SendError::Upstream(e)))?;
+    let Some((body, remaining)) = rest else {
+        return read_head(&mut connection.stream, &mut connection.read, method).await;
+    };
+    let (mut reader, mut writer) = connection.stream.split();
+    let sending = send_rest(&mut writer, body, framing, remaining);
+    let reading = read_head(&mut reader, &mut connection.read, method);
+    tokio::pin!(sending, reading);
+    tokio::select! {
+        biased;
+        head = &mut reading => {
+            // Answered before the whole body went out.
+            let mut head = head?;
+            head.keep_alive = false;
+            Ok(head)
         }
-        piece.clear();
-        h1::encode_end(&mut piece, framing);
-        if !piece.is_empty() {
-            connection
-                .stream
-                .write_all(&piece)
-                .await
-                .map_err(|e| Failure::Other(SendError::Upstream(e)))?;
+        sent = &mut sending => {
+            sent.map_err(Failure::Other)?;
+            reading.await
         }
     }
-    let mut answered = !connection.read.is_empty();
+}
+
+/// Sends the rest of a streamed request body, framed. `remaining`: the bytes a body of
+/// declared length still owes; what does not match is refused rather than sent (the upstream
+/// would read extra bytes as the next request).
+async fn send_rest(
+    writer: &mut tokio::net::tcp::WriteHalf<'_>,
+    mut body: Body,
+    framing: RequestFraming,
+    mut remaining: Option<u64>,
+) -> Result<(), SendError> {
+    let mut piece = Vec::new();
+    while let Some(data) = next_data(&mut body).await? {
+        count_against(&mut remaining, data.len())?;
+        piece.clear();
+        h1::encode_data(&mut piece, &data, framing);
+        writer
+            .write_all(&piece)
+            .await
+            .map_err(SendError::Upstream)?;
+    }
+    count_end(remaining)?;
+    piece.clear();
+    h1::encode_end(&mut piece, framing);
+    if !piece.is_empty() {
+        writer
+            .write_all(&piece)
+            .await
+            .map_err(SendError::Upstream)?;
+    }
+    Ok(())
+}
+
+/// Counts a piece of a body of declared length against what it still owes.
+fn count_against(remaining: &mut Option<u64>, len: usize) -> Result<(), SendError> {
+    if let Some(left) = remaining {
+        let len = len as u64;
+        if len > *left {
+            return Err(SendError::Body(
+                "the request body is longer than its Content-Length".into(),
+            ));
+        }
+        *left -= len;
+    }
+    Ok(())
+}
+
+/// At the end of a body of declared length: all of it must have come.
+fn count_end(remaining: Option<u64>) -> Result<(), SendError> {
+    if remaining.is_some_and(|left| left > 0) {
+        return Err(SendError::Body(
+            "the request body is shorter than its Content-Length".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Reads a response head from `reader` into `buf`, skipping interim (1xx) responses.
+async fn read_head<R: tokio::io::AsyncRead + Unpin>(
+    reader: &mut R,
+    buf: &mut BytesMut,
+    method: &Method,
+) -> Result<h1::ResponseHead, Failure> {
+    let mut answered = !buf.is_empty();
     loop {
-        if !connection.read.is_empty() {
-            match h1::parse_response_head(&mut connection.read, method) {
+        if !buf.is_empty() {
+            match h1::parse_response_head(buf, method) {
                 Ok(Some(head))
                     if head.status.is_informational()
                         && head.status != http::StatusCode::SWITCHING_PROTOCOLS =>
@@ -404,7 +527,10 @@ async fn exchange(
                 Err(e) => return Err(Failure::Other(SendError::Upstream(e))),
             }
         }
-        match connection.read_more().await {
+        if buf.capacity() - buf.len() < READ_SIZE / 4 {
+            buf.reserve(READ_SIZE);
+        }
+        match reader.read_buf(buf).await {
             Ok(0) if answered => {
                 return Err(Failure::Other(SendError::Upstream(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
@@ -862,5 +988,116 @@ mod tests {
         assert_eq!(body_of(response).await, "ok");
         let seen = String::from_utf8(requests.recv().await.unwrap()).unwrap();
         assert!(seen.ends_with("content-length: 5\r\n\r\n12345"), "{seen}");
+    }
+
+    /// A body that sends one piece and then never another, nor its end (a client that
+    /// stalls mid-upload).
+    struct Stalled(Option<Bytes>);
+
+    impl hyper::body::Body for Stalled {
+        type Data = Bytes;
+        type Error = BodyError;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+            match self.0.take() {
+                Some(piece) => Poll::Ready(Some(Ok(Frame::data(piece)))),
+                None => Poll::Pending,
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn an_early_answer_ends_the_upload_and_the_connection() {
+        // The upstream refuses the upload as soon as it has the head.
+        let (addr, accepted) = upstream_answering(
+            usize::MAX,
+            b"HTTP/1.1 413 Payload Too Large\r\ncontent-length: 0\r\n\r\n",
+        )
+        .await;
+        let pool = Pool::new(Arc::new(ConnectionCounters::default()));
+        let mut request = get("/upload");
+        *request.method_mut() = Method::POST;
+        *request.body_mut() = Stalled(Some(Bytes::from("abc"))).boxed();
+        let response = tokio::time::timeout(Duration::from_secs(5), pool.send(&addr, request))
+            .await
+            .expect("the answer came while the body was still being sent")
+            .unwrap();
+        assert_eq!(response.status(), http::StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(body_of(response).await, "");
+        // Half a request went out on that connection: it is not used again.
+        assert_eq!(pool.idle_connections(&addr), 0);
+        assert_eq!(accepted.load(Ordering::SeqCst), 1);
+    }
+
+    /// A body that says it has `declared` bytes and has `actual`.
+    struct Misdeclared {
+        declared: u64,
+        piece: Option<Bytes>,
+    }
+
+    impl hyper::body::Body for Misdeclared {
+        type Data = Bytes;
+        type Error = BodyError;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+            Poll::Ready(self.piece.take().map(|piece| Ok(Frame::data(piece))))
+        }
+
+        fn size_hint(&self) -> SizeHint {
+            SizeHint::with_exact(self.declared)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_body_that_breaks_its_length_is_not_sent() {
+        let (addr, accepted) = upstream(usize::MAX).await;
+        let pool = Pool::new(Arc::new(ConnectionCounters::default()));
+        let send = |declared: u64, actual: &'static str| {
+            let mut request = get("/");
+            *request.method_mut() = Method::PUT;
+            *request.body_mut() = Misdeclared {
+                declared,
+                piece: Some(Bytes::from(actual)),
+            }
+            .boxed();
+            pool.send(&addr, request)
+        };
+        let expect_body_error = |result: Result<Response<PooledBody>, SendError>| match result {
+            Err(SendError::Body(e)) => assert!(e.to_string().contains("Content-Length"), "{e}"),
+            Err(other) => panic!("expected a body error, got {other:?}"),
+            Ok(_) => panic!("expected a body error, got a response"),
+        };
+        // Longer than declared: refused before anything goes out.
+        expect_body_error(send(3, "too long").await);
+        assert_eq!(accepted.load(Ordering::SeqCst), 0);
+        // Shorter: found at its end, and the connection that carried half of it is closed.
+        expect_body_error(send(10, "short").await);
+        assert_eq!(pool.idle_connections(&addr), 0);
+    }
+
+    #[tokio::test]
+    async fn the_sweep_closes_connections_the_upstream_closed() {
+        // One answer per connection, then the upstream closes it (without saying so).
+        let (addr, _) =
+            upstream_answering(1, b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok").await;
+        let counters = Arc::new(ConnectionCounters::default());
+        let pool = Pool::new(counters.clone());
+        let response = pool.send(&addr, get("/")).await.unwrap();
+        assert_eq!(body_of(response).await, "ok");
+        assert_eq!(pool.idle_connections(&addr), 1);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        pool.shared.sweep();
+        assert_eq!(pool.idle_connections(&addr), 0);
+        assert_eq!(counters.active.load(Ordering::SeqCst), 0);
+        // The endpoint is kept through one sweep without connections, forgotten at the next.
+        assert_eq!(pool.endpoints(), 1);
+        pool.shared.sweep();
+        assert_eq!(pool.endpoints(), 0);
     }
 }

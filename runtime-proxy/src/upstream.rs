@@ -394,10 +394,11 @@ async fn try_once(
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     };
-    endpoint.in_flight.fetch_add(1, Ordering::Relaxed);
+    // Counted while the try runs, and uncounted however it ends (a client gone drops it).
+    let _counted = EndpointTry::start(&endpoint.in_flight);
     // Origin-form, HTTP/1.1 whatever the client spoke; `Host` carries the authority.
     let sent = proxy.pool.send_head(&endpoint.authority, outgoing, body);
-    let result = match limit {
+    match limit {
         Some(limit) => match tokio::time::timeout_at(limit, sent).await {
             Ok(result) => result.map_err(|e| ProxyError::from_send(&e)),
             Err(_) => {
@@ -410,9 +411,23 @@ async fn try_once(
             }
         },
         None => sent.await.map_err(|e| ProxyError::from_send(&e)),
-    };
-    endpoint.in_flight.fetch_sub(1, Ordering::Relaxed);
-    result
+    }
+}
+
+/// One try in flight to an endpoint, for least-request balancing; uncounted when dropped.
+struct EndpointTry<'a>(&'a std::sync::atomic::AtomicU32);
+
+impl<'a> EndpointTry<'a> {
+    fn start(counter: &'a std::sync::atomic::AtomicU32) -> EndpointTry<'a> {
+        counter.fetch_add(1, Ordering::Relaxed);
+        EndpointTry(counter)
+    }
+}
+
+impl Drop for EndpointTry<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// The response's way back: hop-by-hop headers out, the response header operations in.
@@ -470,11 +485,16 @@ fn spawn_mirror(
     let pool = proxy.pool.clone();
     let authority = endpoint.authority.clone();
     tokio::spawn(async move {
-        match tokio::time::timeout(MIRROR_TIMEOUT, pool.send(&authority, request)).await {
-            Ok(Ok(response)) => {
-                // Read the body so the connection goes back to the pool.
-                let _ = response.into_body().collect().await;
-            }
+        // The whole exchange, body included, within the timeout: a mirror that streams
+        // forever must not hold a task and a connection.
+        let exchange = async {
+            let response = pool.send(&authority, request).await?;
+            // Read the body so the connection goes back to the pool.
+            let _ = response.into_body().collect().await;
+            Ok::<(), crate::pool::SendError>(())
+        };
+        match tokio::time::timeout(MIRROR_TIMEOUT, exchange).await {
+            Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::debug!(error = %ProxyError::from_send(&e), "mirror failed"),
             Err(_) => tracing::debug!("mirror timed out"),
         }
