@@ -185,11 +185,13 @@ impl Shared {
             return;
         };
         endpoint.unused = false;
-        // The oldest come first: those past the idle timeout go now.
+        // The oldest come first: those past the idle timeout go now (one clock read serves
+        // for them and for the returning connection).
+        let now = Instant::now();
         let expired = endpoint
             .idle
             .iter()
-            .take_while(|c| c.since.elapsed() >= IDLE_TIMEOUT)
+            .take_while(|c| now.duration_since(c.since) >= IDLE_TIMEOUT)
             .count();
         endpoint.idle.drain(..expired);
         if endpoint.idle.len() >= MAX_IDLE_PER_ENDPOINT {
@@ -198,7 +200,7 @@ impl Shared {
         }
         endpoint.idle.push(IdleConnection {
             connection,
-            since: Instant::now(),
+            since: now,
         });
     }
 }
