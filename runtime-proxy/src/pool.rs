@@ -944,10 +944,29 @@ mod tests {
         assert_eq!(pool.idle_connections(&addr), 0);
     }
 
-    /// A body of two pieces whose length is not known in advance.
-    struct Streamed(Vec<Bytes>);
+    /// A request body for the tests: its pieces, then its end, or then nothing ever again
+    /// (`stall`, a client that stops mid-upload); `declared` is the length it claims.
+    struct TestBody {
+        pieces: Vec<Bytes>,
+        stall: bool,
+        declared: Option<u64>,
+    }
 
-    impl hyper::body::Body for Streamed {
+    impl TestBody {
+        fn boxed(pieces: &[&'static str], stall: bool, declared: Option<u64>) -> Body {
+            let pieces = pieces
+                .iter()
+                .map(|p| Bytes::from_static(p.as_bytes()))
+                .collect();
+            BodyExt::boxed(TestBody {
+                pieces,
+                stall,
+                declared,
+            })
+        }
+    }
+
+    impl hyper::body::Body for TestBody {
         type Data = Bytes;
         type Error = BodyError;
 
@@ -955,11 +974,18 @@ mod tests {
             mut self: Pin<&mut Self>,
             _cx: &mut Context<'_>,
         ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
-            if self.0.is_empty() {
-                Poll::Ready(None)
+            if !self.pieces.is_empty() {
+                Poll::Ready(Some(Ok(Frame::data(self.pieces.remove(0)))))
+            } else if self.stall {
+                Poll::Pending
             } else {
-                Poll::Ready(Some(Ok(Frame::data(self.0.remove(0)))))
+                Poll::Ready(None)
             }
+        }
+
+        fn size_hint(&self) -> SizeHint {
+            self.declared
+                .map_or_else(SizeHint::default, SizeHint::with_exact)
         }
     }
 
@@ -970,7 +996,7 @@ mod tests {
         let pool = Pool::new(Arc::new(ConnectionCounters::default()));
         let mut request = get("/upload");
         *request.method_mut() = Method::POST;
-        *request.body_mut() = Streamed(vec![Bytes::from("hello, "), Bytes::from("world")]).boxed();
+        *request.body_mut() = TestBody::boxed(&["hello, ", "world"], false, None);
         let response = pool.send(&addr, request).await.unwrap();
         assert_eq!(body_of(response).await, "ok");
         let seen = String::from_utf8(requests.recv().await.unwrap()).unwrap();
@@ -992,25 +1018,6 @@ mod tests {
         assert!(seen.ends_with("content-length: 5\r\n\r\n12345"), "{seen}");
     }
 
-    /// A body that sends one piece and then never another, nor its end (a client that
-    /// stalls mid-upload).
-    struct Stalled(Option<Bytes>);
-
-    impl hyper::body::Body for Stalled {
-        type Data = Bytes;
-        type Error = BodyError;
-
-        fn poll_frame(
-            mut self: Pin<&mut Self>,
-            _cx: &mut Context<'_>,
-        ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
-            match self.0.take() {
-                Some(piece) => Poll::Ready(Some(Ok(Frame::data(piece)))),
-                None => Poll::Pending,
-            }
-        }
-    }
-
     #[tokio::test]
     async fn an_early_answer_ends_the_upload_and_the_connection() {
         // The upstream refuses the upload as soon as it has the head.
@@ -1022,7 +1029,7 @@ mod tests {
         let pool = Pool::new(Arc::new(ConnectionCounters::default()));
         let mut request = get("/upload");
         *request.method_mut() = Method::POST;
-        *request.body_mut() = Stalled(Some(Bytes::from("abc"))).boxed();
+        *request.body_mut() = TestBody::boxed(&["abc"], true, None);
         let response = tokio::time::timeout(Duration::from_secs(5), pool.send(&addr, request))
             .await
             .expect("the answer came while the body was still being sent")
@@ -1034,28 +1041,6 @@ mod tests {
         assert_eq!(accepted.load(Ordering::SeqCst), 1);
     }
 
-    /// A body that says it has `declared` bytes and has `actual`.
-    struct Misdeclared {
-        declared: u64,
-        piece: Option<Bytes>,
-    }
-
-    impl hyper::body::Body for Misdeclared {
-        type Data = Bytes;
-        type Error = BodyError;
-
-        fn poll_frame(
-            mut self: Pin<&mut Self>,
-            _cx: &mut Context<'_>,
-        ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
-            Poll::Ready(self.piece.take().map(|piece| Ok(Frame::data(piece))))
-        }
-
-        fn size_hint(&self) -> SizeHint {
-            SizeHint::with_exact(self.declared)
-        }
-    }
-
     #[tokio::test]
     async fn a_body_that_breaks_its_length_is_not_sent() {
         let (addr, accepted) = upstream(usize::MAX).await;
@@ -1063,11 +1048,7 @@ mod tests {
         let send = |declared: u64, actual: &'static str| {
             let mut request = get("/");
             *request.method_mut() = Method::PUT;
-            *request.body_mut() = Misdeclared {
-                declared,
-                piece: Some(Bytes::from(actual)),
-            }
-            .boxed();
+            *request.body_mut() = TestBody::boxed(&[actual], false, Some(declared));
             pool.send(&addr, request)
         };
         let expect_body_error = |result: Result<Response<PooledBody>, SendError>| match result {
