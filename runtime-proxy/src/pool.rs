@@ -446,9 +446,17 @@ async fn exchange(
             head.keep_alive = false;
             Ok(head)
         }
-        sent = &mut sending => {
-            sent.map_err(Failure::Other)?;
-            reading.await
+        sent = &mut sending => match sent {
+            Ok(()) => reading.await,
+            // The upstream stopped reading and closed: it may have answered first.
+            Err(SendError::Upstream(error)) => match reading.await {
+                Ok(mut head) => {
+                    head.keep_alive = false;
+                    Ok(head)
+                }
+                Err(_) => Err(Failure::Other(SendError::Upstream(error))),
+            },
+            Err(error) => Err(Failure::Other(error)),
         }
     }
 }
