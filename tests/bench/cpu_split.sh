@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# User and system CPU time per request of one proxy under load, from /proc/PID/stat: where
+# the proxy's time goes, user space or kernel (the harness reports only their sum).
+#
+# usage: [N=1] [VALUE=user-0] [DURATION=5] bash tests/bench/cpu_split.sh mesh-proxy|nginx
+# Upstreams (../shared/bench/gen_upstream.py, nginx) and wrk -t1 -c32 on CPU 0, the proxy on
+# CPU 1 (mesh-proxy --workers 1 --access-log off, or nginx from ../shared/bench/gen_nginx.py),
+# N header routes, requests with `x-user: VALUE`. Prints req/s and user and system us per
+# request (the process's threads together). Every process is stopped by PID.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+peer=${1:?usage: cpu_split.sh mesh-proxy|nginx}
+n=${N:-1}
+value=${VALUE:-user-0}
+duration=${DURATION:-5}
+work=$(mktemp -d /tmp/mesh-cpu-split.XXXXXX)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT
+mkdir -p "$work/up" "$work/px"
+python3 ../shared/bench/gen_upstream.py -o "$work/up.conf"
+taskset -c 0 nginx -p "$work/up/" -e "$work/up.err" -c "$work/up.conf" &
+pids+=($!)
+case $peer in
+  mesh-proxy)
+    python3 tests/bench/gen_repo.py "$n" "$work/repo" 18081 18082 18083
+    target/release/meshc build "$work/repo" -o "$work/table.mtbl" >/dev/null
+    taskset -c 1 target/release/mesh-proxy --table "$work/table.mtbl" --listen 127.0.0.1:10083 \
+      --admin 127.0.0.1:19911 --workers 1 --access-log off 2>"$work/proxy.err" &
+    pids+=($!)
+    proxy=$!
+    ;;
+  nginx)
+    python3 ../shared/bench/gen_nginx.py "$n" --listen 10083 -o "$work/px.conf"
+    taskset -c 1 nginx -p "$work/px/" -e "$work/px.err" -c "$work/px.conf" &
+    pids+=($!)
+    ;;
+  *) echo "unknown peer $peer" >&2; exit 2 ;;
+esac
+for _ in $(seq 100); do
+  curl -s -o /dev/null -H "x-user: $value" http://127.0.0.1:10083/ && break
+  sleep 0.1
+done
+if [ "$peer" = nginx ]; then
+  # The worker, not the master, serves: its CPU time is the proxy's.
+  proxy=$(pgrep -P "$(cat "$work/px/nginx.pid")" | head -1)
+fi
+ticks=$(getconf CLK_TCK)
+read -r u0 s0 < <(awk '{print $14, $15}' "/proc/$proxy/stat")
+out=$(taskset -c 0 wrk -t1 -c32 -d"${duration}s" -H "x-user: $value" http://127.0.0.1:10083/)
+read -r u1 s1 < <(awk '{print $14, $15}' "/proc/$proxy/stat")
+requests=$(awk '/requests in/ {print $1}' <<<"$out")
+rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+awk -v p="$peer" -v n="$n" -v r="$requests" -v rps="$rps" -v u=$((u1 - u0)) -v s=$((s1 - s0)) -v t="$ticks" \
+  'BEGIN { printf "%s N=%s: %s req/s, user %.1f us/req, system %.1f us/req\n", p, n, rps, u / t * 1e6 / r, s / t * 1e6 / r }'
