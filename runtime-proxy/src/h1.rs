@@ -143,7 +143,7 @@ fn write_hex(out: &mut Vec<u8>, mut n: u64) {
     let mut at = digits.len();
     loop {
         at -= 1;
-        digits[at] = b"0123456789abcdef"[(n & 0xf) as usize];
+        digits[at] = crate::headers::HEX[(n & 0xf) as usize];
         n >>= 4;
         if n == 0 {
             break;

@@ -47,7 +47,8 @@ pub mod names {
     pub const GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
 }
 
-const HEX: &[u8; 16] = b"0123456789abcdef";
+/// Lower-case hex digits, for the values the proxy writes without `fmt`.
+pub const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// Writes `value` as lower-case hex into all of `out`, most significant digit first (the high
 /// digits that do not fit are dropped).

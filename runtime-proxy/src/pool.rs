@@ -125,10 +125,7 @@ impl Connection {
 
     /// Reads what the upstream sent next into the buffer; `Ok(0)` is its close.
     async fn read_more(&mut self) -> io::Result<usize> {
-        if self.read.capacity() - self.read.len() < READ_SIZE / 4 {
-            self.read.reserve(READ_SIZE);
-        }
-        self.stream.read_buf(&mut self.read).await
+        read_into(&mut self.stream, &mut self.read).await
     }
 }
 
@@ -516,6 +513,18 @@ fn count_end(remaining: Option<u64>) -> Result<(), SendError> {
     Ok(())
 }
 
+/// Reads what `reader` has next into `buf`, with room for at least a quarter of `READ_SIZE`;
+/// `Ok(0)` is the upstream's close.
+async fn read_into<R: tokio::io::AsyncRead + Unpin>(
+    reader: &mut R,
+    buf: &mut BytesMut,
+) -> io::Result<usize> {
+    if buf.capacity() - buf.len() < READ_SIZE / 4 {
+        buf.reserve(READ_SIZE);
+    }
+    reader.read_buf(buf).await
+}
+
 /// Reads a response head from `reader` into `buf`, skipping interim (1xx) responses.
 async fn read_head<R: tokio::io::AsyncRead + Unpin>(
     reader: &mut R,
@@ -537,10 +546,7 @@ async fn read_head<R: tokio::io::AsyncRead + Unpin>(
                 Err(e) => return Err(Failure::Other(SendError::Upstream(e))),
             }
         }
-        if buf.capacity() - buf.len() < READ_SIZE / 4 {
-            buf.reserve(READ_SIZE);
-        }
-        match reader.read_buf(buf).await {
+        match read_into(reader, buf).await {
             Ok(0) if answered => {
                 return Err(Failure::Other(SendError::Upstream(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
