@@ -1411,3 +1411,263 @@ fn the_release_profile_unwinds_so_a_panicking_task_stays_contained() {
         "panic = \"abort\" would turn one connection's panic into the whole proxy's exit"
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// Downstream HTTP/1: the proxy's own server side
+
+/// Reads one response from `conn`: its head, and its body by `content-length`, by chunks, or
+/// (with neither) to the close; none for a response to HEAD. Returns (head, body).
+async fn next_response<S: AsyncRead + Unpin>(
+    conn: &mut Buffered<S>,
+    to_head: bool,
+) -> Option<(String, String)> {
+    let head = read_head(conn).await?;
+    let lengths = head_values(&head, "content-length");
+    let chunked = !head_values(&head, "transfer-encoding").is_empty();
+    let bodiless = to_head
+        || head.starts_with("HTTP/1.1 1")
+        || head.contains(" 204 ")
+        || head.contains(" 304 ");
+    let body = if bodiless {
+        Vec::new()
+    } else if chunked {
+        let mut body = Vec::new();
+        loop {
+            let line = conn.take_until(b"\r\n").await?;
+            let size = usize::from_str_radix(String::from_utf8_lossy(&line).trim(), 16).ok()?;
+            if size == 0 {
+                conn.take_until(b"\r\n").await?;
+                break body;
+            }
+            let data = conn.take(size + 2).await?;
+            body.extend_from_slice(&data[..size]);
+        }
+    } else if let Some(n) = lengths.first().and_then(|v| v.parse().ok()) {
+        conn.take(n).await?
+    } else {
+        while conn.fill().await {}
+        std::mem::take(&mut conn.buf)
+    };
+    Some((head, String::from_utf8_lossy(&body).into_owned()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http1_pipelining_bodies_expect_continue_and_http10() {
+    let recorder = spawn_upstream(Behaviour::Recorder).await;
+    let mut policy = numbered_service_entry("echo", &[recorder.addr]);
+    policy.push_str(&virtual_service("echo", ""));
+    let proxy = Proxy::start(&compile(&policy), mesh_proxy::Limits::default()).await;
+    let stream = TcpStream::connect(proxy.addr()).await.expect("connect");
+    let (reader, mut writer) = stream.into_split();
+    let mut conn = Buffered::new(reader, CLIENT_PATIENCE);
+
+    // Three requests in one write, the middle one HEAD: three responses, in order.
+    writer
+        .write_all(
+            b"GET /one HTTP/1.1\r\nHost: echo\r\n\r\nHEAD /two HTTP/1.1\r\nHost: echo\r\n\r\n\
+              GET /three HTTP/1.1\r\nHost: echo\r\n\r\n",
+        )
+        .await
+        .expect("write");
+    for (to_head, expected_body) in [(false, "recorded"), (true, ""), (false, "recorded")] {
+        let (head, body) = next_response(&mut conn, to_head)
+            .await
+            .expect("a pipelined response");
+        assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+        assert_eq!(head_values(&head, "date").len(), 1, "{head}");
+        assert_eq!(head_values(&head, "content-length"), ["8"], "{head}");
+        assert_eq!(body, expected_body);
+    }
+
+    // A body far larger than one read streams through, in pieces, on the same connection.
+    let big: String = (0..200_000)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    writer
+        .write_all(
+            format!(
+                "POST /big HTTP/1.1\r\nHost: echo\r\nContent-Length: {}\r\n\r\n",
+                big.len()
+            )
+            .as_bytes(),
+        )
+        .await
+        .expect("write");
+    for piece in big.as_bytes().chunks(30_000) {
+        writer.write_all(piece).await.expect("write");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let (head, _) = next_response(&mut conn, false)
+        .await
+        .expect("the POST's response");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+
+    // A chunked body whose chunk lines are split across writes.
+    for piece in [
+        "POST /chunked HTTP/1.1\r\nHost: echo\r\nTransfer-Encoding: chunked\r\n\r\n",
+        "5\r",
+        "\nhello\r\n",
+        "6;ext=1\r\n world\r\n0\r\n",
+        "\r\n",
+    ] {
+        writer.write_all(piece.as_bytes()).await.expect("write");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (head, _) = next_response(&mut conn, false)
+        .await
+        .expect("the chunked POST's response");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+
+    // Expect: 100-continue: the proxy says continue before the body is sent.
+    writer
+        .write_all(b"PUT /continue HTTP/1.1\r\nHost: echo\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n")
+        .await
+        .expect("write");
+    let interim = read_head(&mut conn).await.expect("an interim response");
+    assert_eq!(interim, "HTTP/1.1 100 Continue\r\n\r\n");
+    writer.write_all(b"body").await.expect("write");
+    let (head, _) = next_response(&mut conn, false)
+        .await
+        .expect("the final response");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+
+    // Still the same connection: one more request, then the client says close.
+    writer
+        .write_all(b"GET /last HTTP/1.1\r\nHost: echo\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("write");
+    let (head, _) = next_response(&mut conn, false)
+        .await
+        .expect("the last response");
+    assert_eq!(head_values(&head, "connection"), ["close"], "{head}");
+    assert!(
+        !conn.fill().await,
+        "the proxy closes after `Connection: close`"
+    );
+
+    let received = recorder.received();
+    let paths: Vec<&str> = received
+        .iter()
+        .map(|r| r.head.split(' ').nth(1).unwrap_or(""))
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "/one",
+            "/two",
+            "/three",
+            "/big",
+            "/chunked",
+            "/continue",
+            "/last"
+        ]
+    );
+    assert_eq!(received[3].body, big.as_bytes());
+    assert_eq!(received[4].body, b"hello world");
+    assert_eq!(received[5].body, b"body");
+    // The proxy answered the expectation itself: it does not go upstream.
+    assert!(
+        head_values(&received[5].head, "expect").is_empty(),
+        "{}",
+        received[5].head
+    );
+
+    // HTTP/1.0: closed after the response unless the client asks to keep it alive.
+    let response = raw_exchange(proxy.addr(), b"GET /ten HTTP/1.0\r\nHost: echo\r\n\r\n").await;
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(
+        response.ends_with("recorded"),
+        "closed after the response: {response}"
+    );
+    let stream = TcpStream::connect(proxy.addr()).await.expect("connect");
+    let (reader, mut writer) = stream.into_split();
+    let mut conn = Buffered::new(reader, CLIENT_PATIENCE);
+    for _ in 0..2 {
+        writer
+            .write_all(b"GET /ten-kept HTTP/1.0\r\nHost: echo\r\nConnection: keep-alive\r\n\r\n")
+            .await
+            .expect("write");
+        let (head, body) = next_response(&mut conn, false)
+            .await
+            .expect("a kept-alive response");
+        assert_eq!(head_values(&head, "connection"), ["keep-alive"], "{head}");
+        assert_eq!(body, "recorded");
+    }
+    proxy.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_second_head_is_cut_and_a_client_that_leaves_cancels_its_request() {
+    // An upstream that reads a request head, never answers, and notes when the proxy closes
+    // the connection.
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let upstream = listener.local_addr().expect("addr");
+    let (closed_tx, mut closed_rx) = tokio::sync::mpsc::unbounded_channel::<Duration>();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let closed_tx = closed_tx.clone();
+            tokio::spawn(async move {
+                let mut conn = Buffered::new(stream, Duration::from_secs(30));
+                if read_head(&mut conn).await.is_some() {
+                    let asked = Instant::now();
+                    while conn.fill().await {}
+                    let _ = closed_tx.send(asked.elapsed());
+                }
+            });
+        }
+    });
+    let (named, addrs) = reviews_upstreams().await;
+    let mut policy = reviews_policy(&addrs, "v1");
+    policy.push_str("---\n");
+    policy.push_str(&numbered_service_entry("hang", &[upstream]));
+    policy.push_str(&virtual_service("hang", "    timeout: 20s\n"));
+    let proxy = Proxy::start(&compile(&policy), test_limits()).await;
+
+    // The client sends its request and goes away: the proxy drops the upstream exchange.
+    let mut stream = TcpStream::connect(proxy.addr()).await.expect("connect");
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: hang\r\n\r\n")
+        .await
+        .expect("write");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    drop(stream);
+    let held = tokio::time::timeout(Duration::from_secs(10), closed_rx.recv())
+        .await
+        .expect("the upstream connection was closed")
+        .expect("upstream task");
+    assert!(
+        held < Duration::from_secs(5),
+        "held {held:?} after the client left"
+    );
+
+    // One request served, then the next head drips: closed within the header timeout
+    // (400 ms here), well before the idle timeout would matter.
+    let mut stream = TcpStream::connect(proxy.addr()).await.expect("connect");
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: reviews\r\n\r\n")
+        .await
+        .expect("write");
+    let response = read_response(&mut stream).await.expect("a response");
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    let started = Instant::now();
+    let _ = stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: reviews\r\n")
+        .await;
+    let dripping = async {
+        for _ in 0..50 {
+            if stream.write_all(b"x-drip: 1\r\n").await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(5), dripping).await;
+    assert!(closed_within(&mut stream, Duration::from_secs(1)).await);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(named[0].hits(), 1);
+    proxy.stop().await;
+}

@@ -283,7 +283,7 @@ fn is_leap(year: u64) -> bool {
 
 /// Days since 1970-01-01 -> (year, month, day), Gregorian. Every 400 years hold the same
 /// 146,097 days, so whole cycles are skipped and at most 400 years are walked.
-fn civil_from_days(days: u64) -> (u64, u32, u32) {
+pub(crate) fn civil_from_days(days: u64) -> (u64, u32, u32) {
     let mut year = 1970 + 400 * (days / 146_097);
     let mut left = days % 146_097;
     loop {

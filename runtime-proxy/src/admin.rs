@@ -7,8 +7,8 @@ use std::sync::atomic::Ordering;
 use std::time::UNIX_EPOCH;
 
 use http::{Method, Request, Response, header};
-use hyper::body::Incoming;
 
+use crate::downstream::RequestBody;
 use crate::observe::Observer;
 use crate::proxy::{Body, local_response};
 use crate::reload::hex;
@@ -17,7 +17,7 @@ use crate::state::Shared;
 pub async fn handle(
     shared: Arc<Shared>,
     observer: Arc<Observer>,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
 ) -> Result<Response<Body>, Infallible> {
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return Ok(local_response(405, "method not allowed\n"));

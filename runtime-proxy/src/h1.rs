@@ -1,5 +1,7 @@
-//! The client side of HTTP/1.1 for upstream connections: request heads out, response heads
-//! and bodies in. Functions over buffers only; the pool (`pool.rs`) does the I/O.
+//! HTTP/1.1 over buffers. The client side, for upstream connections: request heads out,
+//! response heads and bodies in; the pool (`pool.rs`) does its I/O. The server side, for
+//! downstream connections: request heads and bodies in, response heads out; `downstream.rs`
+//! does its I/O. Both read bodies with [`BodyFraming`].
 //!
 //! What it accepts follows RFC 9112 as hyper and Envoy read it: a response with both
 //! `Transfer-Encoding` and `Content-Length` is framed by the first and its connection is not
@@ -11,7 +13,7 @@ use std::io;
 use std::mem::MaybeUninit;
 
 use bytes::{Buf, Bytes, BytesMut};
-use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version, header};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, Version, header};
 
 /// Response heads larger than this are refused (Envoy's default header limit is 60 KiB).
 pub const MAX_HEAD_BYTES: usize = 64 * 1024;
@@ -199,26 +201,11 @@ pub fn parse_response_head(
     } else {
         Version::HTTP_11
     };
-    // Where each field's name and value lie in the head, so that the head can be frozen
-    // once and the values point into it. Most heads have few fields: those fit on the stack.
     let base = buf.as_ptr() as usize;
     let count = parsed.headers.len();
     let mut few = [Span::default(); FEW_HEADERS];
     let mut many = Vec::new();
-    let spans = if count <= FEW_HEADERS {
-        &mut few[..count]
-    } else {
-        many.resize(count, Span::default());
-        &mut many[..]
-    };
-    for (span, field) in spans.iter_mut().zip(parsed.headers.iter()) {
-        let name = field.name.as_ptr() as usize - base;
-        let value = field.value.as_ptr() as usize - base;
-        *span = Span {
-            name: (name, name + field.name.len()),
-            value: (value, value + field.value.len()),
-        };
-    }
+    let spans = locate_fields(parsed.headers, base, &mut few, &mut many);
     let head = buf.split_to(len).freeze();
 
     let mut headers = HeaderMap::with_capacity(count);
@@ -336,7 +323,7 @@ fn parse_content_length(bytes: &[u8]) -> Option<u64> {
     })
 }
 
-/// Where the reading of a response body stands.
+/// Where the reading of a body (a response's or a request's) stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BodyFraming {
     /// This many bytes are still to come; `Length(0)` is a body read to its end.
@@ -489,6 +476,288 @@ fn parse_chunk_size(line: &[u8]) -> io::Result<u64> {
         };
         (n << 4) | u64::from(digit)
     }))
+}
+
+// ---------------------------------------------------------------------------------------
+// The server side: request heads in, response heads out (`downstream.rs` does the I/O).
+
+/// A request head that cannot be served: the status to answer with before closing, and why.
+#[derive(Debug, PartialEq, Eq)]
+pub struct BadRequest {
+    pub status: u16,
+    pub reason: &'static str,
+}
+
+const fn bad(status: u16, reason: &'static str) -> BadRequest {
+    BadRequest { status, reason }
+}
+
+/// A request head, with its body's framing and whether the connection may carry another
+/// request. As for responses, the fields that framed this hop (`Transfer-Encoding`,
+/// `Keep-Alive`, `Connection` unless it names other fields, and `Expect: 100-continue`, which
+/// this hop answers) are read here and left out of `headers`.
+#[derive(Debug)]
+pub struct RequestHead {
+    pub method: Method,
+    pub uri: Uri,
+    pub version: Version,
+    pub headers: HeaderMap,
+    /// `Length(0)` when the request has no body.
+    pub framing: BodyFraming,
+    pub keep_alive: bool,
+    /// The client waits for `100 Continue` before it sends the body.
+    pub expect_continue: bool,
+}
+
+/// Parses a request head from the front of `buf`, taking its bytes out of `buf` (header
+/// values keep referring to them). `Ok(None)`: not all of it is there yet.
+///
+/// Refused with 431: a head over `max_bytes` or with over `max_headers` fields. Refused with
+/// 400 (RFC 9112 §6): a transfer coding in an HTTP/1.0 request or one whose last coding is not
+/// `chunked`, a `Content-Length` that is not digits or differs from another, and anything
+/// httparse finds malformed (such as a space before a field's colon). Refused with 501: a
+/// coding before the final `chunked` (`gzip, chunked`), which Envoy refuses too. A request with both
+/// `Transfer-Encoding` and `Content-Length` is framed by the first and closes its connection.
+pub fn parse_request_head(
+    buf: &mut BytesMut,
+    max_bytes: usize,
+    max_headers: usize,
+) -> Result<Option<RequestHead>, BadRequest> {
+    let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut more = Vec::new();
+    let slots = if max_headers <= MAX_HEADERS {
+        &mut slots[..max_headers]
+    } else {
+        more.resize_with(max_headers, MaybeUninit::uninit);
+        &mut more[..]
+    };
+    let mut parsed = httparse::Request::new(&mut []);
+    let config = httparse::ParserConfig::default();
+    let len = match config.parse_request_with_uninit_headers(&mut parsed, buf, slots) {
+        Ok(httparse::Status::Complete(len)) if len > max_bytes => {
+            return Err(bad(431, "the request head is too large"));
+        }
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) if buf.len() > max_bytes => {
+            return Err(bad(431, "the request head is too large"));
+        }
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(httparse::Error::TooManyHeaders) => {
+            return Err(bad(431, "the request has too many header fields"));
+        }
+        Err(_) => return Err(bad(400, "malformed request head")),
+    };
+    let version = if parsed.version == Some(1) {
+        Version::HTTP_11
+    } else {
+        Version::HTTP_10
+    };
+    let method = Method::from_bytes(parsed.method.unwrap_or("").as_bytes())
+        .map_err(|_| bad(400, "invalid method"))?;
+    let base = buf.as_ptr() as usize;
+    let target = parsed.path.unwrap_or("");
+    let target_start = target.as_ptr() as usize - base;
+    let target_span = (target_start, target_start + target.len());
+    let count = parsed.headers.len();
+    let mut few = [Span::default(); FEW_HEADERS];
+    let mut many = Vec::new();
+    let spans = locate_fields(parsed.headers, base, &mut few, &mut many);
+    let head = buf.split_to(len).freeze();
+    let uri = Uri::from_maybe_shared(head.slice(target_span.0..target_span.1))
+        .map_err(|_| bad(400, "invalid request target"))?;
+
+    let mut headers = HeaderMap::with_capacity(count);
+    let mut content_length: Option<u64> = None;
+    let mut transfer_encoding = false;
+    let mut chunked = false;
+    let mut close = false;
+    let mut keep_alive_token = false;
+    let mut expect_continue = false;
+    let mut other_coding = false;
+    for span in spans.iter() {
+        let name = HeaderName::from_bytes(&head[span.name.0..span.name.1])
+            .map_err(|_| bad(400, "invalid header name"))?;
+        let value = HeaderValue::from_maybe_shared(head.slice(span.value.0..span.value.1))
+            .map_err(|_| bad(400, "invalid header value"))?;
+        if name == header::CONTENT_LENGTH {
+            for item in value.as_bytes().split(|&b| b == b',') {
+                let n = parse_content_length(item).ok_or(bad(400, "invalid Content-Length"))?;
+                if content_length.is_some_and(|seen| seen != n) {
+                    return Err(bad(400, "differing Content-Length values"));
+                }
+                content_length = Some(n);
+            }
+        } else if name == header::TRANSFER_ENCODING {
+            // Every coding across all the fields: `chunked` once, and last.
+            for coding in value.as_bytes().split(|&b| b == b',') {
+                if chunked {
+                    return Err(bad(400, "a transfer coding after chunked"));
+                }
+                chunked = coding.trim_ascii().eq_ignore_ascii_case(b"chunked");
+                other_coding |= !chunked;
+            }
+            transfer_encoding = true;
+            continue;
+        } else if name == header::CONNECTION {
+            let mut names_fields = false;
+            for token in value.as_bytes().split(|&b| b == b',') {
+                let token = token.trim_ascii();
+                let is_close = token.eq_ignore_ascii_case(b"close");
+                let is_keep_alive = token.eq_ignore_ascii_case(b"keep-alive");
+                close |= is_close;
+                keep_alive_token |= is_keep_alive;
+                names_fields |= !(is_close || is_keep_alive || token.is_empty());
+            }
+            if !names_fields {
+                continue;
+            }
+        } else if name == crate::headers::names::KEEP_ALIVE {
+            continue;
+        } else if name == header::EXPECT && value.as_bytes().eq_ignore_ascii_case(b"100-continue") {
+            expect_continue = true;
+            continue;
+        }
+        headers.append(name, value);
+    }
+
+    let mut keep_alive = !close && (version == Version::HTTP_11 || keep_alive_token);
+    let framing = if transfer_encoding {
+        if version == Version::HTTP_10 {
+            return Err(bad(400, "a transfer coding in an HTTP/1.0 request"));
+        }
+        if !chunked {
+            return Err(bad(400, "the last transfer coding is not chunked"));
+        }
+        if other_coding {
+            // The upstream would get the body still coded, with nothing saying so.
+            return Err(bad(
+                501,
+                "transfer codings other than chunked are not supported",
+            ));
+        }
+        if content_length.is_some() {
+            // Both framings: how smuggling starts. The coding wins, the length goes, and the
+            // connection closes after this request (RFC 9112 §6.1).
+            headers.remove(header::CONTENT_LENGTH);
+            keep_alive = false;
+        }
+        BodyFraming::Chunked(Chunk::Size)
+    } else {
+        BodyFraming::Length(content_length.unwrap_or(0))
+    };
+    Ok(Some(RequestHead {
+        method,
+        uri,
+        version,
+        headers,
+        framing,
+        keep_alive,
+        expect_continue,
+    }))
+}
+
+/// Where each parsed field lies relative to `base`, so that the head can be frozen once and
+/// the values point into it. Most heads have few fields: those fit on the stack.
+fn locate_fields<'s>(
+    fields: &[httparse::Header<'_>],
+    base: usize,
+    few: &'s mut [Span; FEW_HEADERS],
+    many: &'s mut Vec<Span>,
+) -> &'s [Span] {
+    let spans = if fields.len() <= FEW_HEADERS {
+        &mut few[..fields.len()]
+    } else {
+        many.resize(fields.len(), Span::default());
+        &mut many[..]
+    };
+    for (span, field) in spans.iter_mut().zip(fields) {
+        let name = field.name.as_ptr() as usize - base;
+        let value = field.value.as_ptr() as usize - base;
+        *span = Span {
+            name: (name, name + field.name.len()),
+            value: (value, value + field.value.len()),
+        };
+    }
+    spans
+}
+
+/// How a response body goes on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResponseFraming {
+    /// No body: the response to HEAD, 1xx, 204 and 304. A `Content-Length` among the fields
+    /// is kept (it says what a GET would have had).
+    Bodiless,
+    Length(u64),
+    Chunked,
+    /// Until the connection closes (an HTTP/1.0 client and a body of unknown length).
+    UntilClose,
+}
+
+/// Writes a response's status line and fields. `Content-Length`, `Transfer-Encoding` and
+/// `Connection` come from `framing` and `keep_alive`, not from `headers`; `date` is added
+/// when `headers` has none. An HTTP/1.0 client is told `keep-alive` when it stays open.
+pub fn encode_response_head(
+    out: &mut Vec<u8>,
+    status: StatusCode,
+    headers: &HeaderMap,
+    framing: ResponseFraming,
+    keep_alive: bool,
+    http10: bool,
+    date: &[u8],
+) {
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(status.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
+    out.extend_from_slice(b"\r\n");
+    let mut has_date = false;
+    for (name, value) in headers {
+        if (*name == header::CONTENT_LENGTH && framing != ResponseFraming::Bodiless)
+            || *name == header::TRANSFER_ENCODING
+            || *name == header::CONNECTION
+        {
+            continue;
+        }
+        has_date |= *name == header::DATE;
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    if !has_date {
+        out.extend_from_slice(b"date: ");
+        out.extend_from_slice(date);
+        out.extend_from_slice(b"\r\n");
+    }
+    match framing {
+        ResponseFraming::Length(n) => {
+            out.extend_from_slice(b"content-length: ");
+            write_decimal(out, n);
+            out.extend_from_slice(b"\r\n");
+        }
+        ResponseFraming::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
+        ResponseFraming::Bodiless | ResponseFraming::UntilClose => {}
+    }
+    if !keep_alive {
+        out.extend_from_slice(b"connection: close\r\n");
+    } else if http10 {
+        out.extend_from_slice(b"connection: keep-alive\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Appends one piece of a response body, framed.
+pub fn encode_response_data(out: &mut Vec<u8>, data: &[u8], framing: ResponseFraming) {
+    match framing {
+        ResponseFraming::Chunked if !data.is_empty() => {
+            write_hex(out, data.len() as u64);
+            out.extend_from_slice(b"\r\n");
+            out.extend_from_slice(data);
+            out.extend_from_slice(b"\r\n");
+        }
+        ResponseFraming::Chunked | ResponseFraming::Bodiless => {}
+        ResponseFraming::Length(_) | ResponseFraming::UntilClose => out.extend_from_slice(data),
+    }
 }
 
 #[cfg(test)]
@@ -849,5 +1118,157 @@ mod tests {
             heads > 4_000 && bodies > 2_000,
             "{heads} heads, {bodies} bodies"
         );
+    }
+
+    fn request(text: &str) -> Result<Option<RequestHead>, BadRequest> {
+        parse_request_head(&mut BytesMut::from(text), 64 * 1024, MAX_HEADERS)
+    }
+
+    #[test]
+    fn request_heads_carry_framing_and_keep_alive() {
+        let mut buf = BytesMut::from(
+            "POST /a?b=c HTTP/1.1\r\nHost: reviews\r\nContent-Length: 5, 5\r\n\
+             Connection: keep-alive, x-hop\r\nx-hop: 1\r\nExpect: 100-continue\r\n\r\nhelloGET",
+        );
+        let head = parse_request_head(&mut buf, 64 * 1024, MAX_HEADERS)
+            .unwrap()
+            .unwrap();
+        assert_eq!(head.method, Method::POST);
+        assert_eq!(head.uri, "/a?b=c");
+        assert_eq!(head.version, Version::HTTP_11);
+        assert_eq!(head.framing, BodyFraming::Length(5));
+        assert!(head.keep_alive && head.expect_continue);
+        // `Connection` names a field, so it stays for the proxy to strip by; `Expect` goes.
+        assert!(head.headers.contains_key(header::CONNECTION));
+        assert!(!head.headers.contains_key(header::EXPECT));
+        assert_eq!(
+            &buf[..],
+            b"helloGET",
+            "the body and what follows stay in the buffer"
+        );
+
+        let head = request("GET http://ratings:9080/r HTTP/1.0\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            head.uri.authority().map(|a| a.as_str()),
+            Some("ratings:9080")
+        );
+        assert!(!head.keep_alive, "HTTP/1.0 closes unless asked");
+        assert_eq!(head.framing, BodyFraming::Length(0));
+        let head = request("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert!(head.keep_alive && head.headers.is_empty());
+        let head = request("GET / HTTP/1.1\r\nConnection: close\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert!(!head.keep_alive);
+
+        let head =
+            request("POST / HTTP/1.1\r\nTransfer-Encoding: Chunked\r\nContent-Length: 3\r\n\r\n")
+                .unwrap()
+                .unwrap();
+        assert_eq!(head.framing, BodyFraming::Chunked(Chunk::Size));
+        assert!(
+            !head.keep_alive,
+            "both framings: the connection closes after it"
+        );
+        assert!(!head.headers.contains_key(header::CONTENT_LENGTH));
+        assert!(!head.headers.contains_key(header::TRANSFER_ENCODING));
+
+        assert!(
+            request("GET / HTTP/1.1\r\nHost: reviews\r\n")
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn bad_request_heads_get_400_or_431() {
+        let status = |text: &str| request(text).err().map(|e| e.status);
+        for text in [
+            "GET / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
+            "GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "GET / HTTP/1.1\r\nTransfer-Encoding: identity\r\n\r\n",
+            "GET / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+            "GET / HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
+            "GET / HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n",
+            "GET / HTTP/1.1\r\nTransfer-Encoding : chunked\r\n\r\n",
+            "GET / HTTP/2.0\r\n\r\n",
+            "G\x01T / HTTP/1.1\r\n\r\n",
+            "GET /a b HTTP/1.1\r\n\r\n",
+        ] {
+            assert_eq!(status(text), Some(400), "{text:?}");
+        }
+        let gzip =
+            "GET / HTTP/1.1\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n";
+        assert_eq!(status(gzip), Some(501));
+        let mut many = String::from("GET / HTTP/1.1\r\n");
+        for i in 0..=MAX_HEADERS {
+            many.push_str(&format!("x-{i}: {i}\r\n"));
+        }
+        many.push_str("\r\n");
+        assert_eq!(status(&many), Some(431));
+        let big = format!("GET / HTTP/1.1\r\nx-big: {}\r\n\r\n", "a".repeat(70 * 1024));
+        assert_eq!(status(&big), Some(431));
+        let unfinished = format!("GET / HTTP/1.1\r\nx-big: {}", "a".repeat(70 * 1024));
+        assert_eq!(status(&unfinished), Some(431), "refused before it ends");
+        assert_eq!(
+            parse_request_head(
+                &mut BytesMut::from("GET / HTTP/1.1\r\na: 1\r\nb: 2\r\n\r\n"),
+                1024,
+                1
+            )
+            .err()
+            .map(|e| e.status),
+            Some(431),
+            "a lower field limit"
+        );
+    }
+
+    #[test]
+    fn response_heads_take_framing_and_connection_from_the_server() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from_static("999"));
+        headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+        headers.insert("x-a", HeaderValue::from_static("1"));
+        let date = b"Thu, 26 Nov 2026 08:00:00 GMT";
+        let encode = |status: u16, framing, keep_alive, http10, headers: &HeaderMap| {
+            let mut out = Vec::new();
+            let status = StatusCode::from_u16(status).unwrap();
+            encode_response_head(&mut out, status, headers, framing, keep_alive, http10, date);
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(
+            encode(200, ResponseFraming::Length(5), true, false, &headers),
+            "HTTP/1.1 200 OK\r\nx-a: 1\r\ndate: Thu, 26 Nov 2026 08:00:00 GMT\r\n\
+             content-length: 5\r\n\r\n"
+        );
+        assert_eq!(
+            encode(
+                599,
+                ResponseFraming::Chunked,
+                false,
+                false,
+                &HeaderMap::new()
+            ),
+            "HTTP/1.1 599 \r\ndate: Thu, 26 Nov 2026 08:00:00 GMT\r\n\
+             transfer-encoding: chunked\r\nconnection: close\r\n\r\n"
+        );
+        // A response to HEAD keeps the length a GET would have had; the upstream's own
+        // `Date` is kept.
+        headers.insert(header::DATE, HeaderValue::from_static("then"));
+        assert_eq!(
+            encode(200, ResponseFraming::Bodiless, true, true, &headers),
+            "HTTP/1.1 200 OK\r\ncontent-length: 999\r\nx-a: 1\r\ndate: then\r\n\
+             connection: keep-alive\r\n\r\n"
+        );
+        let mut out = Vec::new();
+        encode_response_data(&mut out, b"hello", ResponseFraming::Chunked);
+        encode_response_data(&mut out, b"", ResponseFraming::Chunked);
+        encode_response_data(&mut out, b"!", ResponseFraming::Length(1));
+        assert_eq!(out, b"5\r\nhello\r\n!");
     }
 }

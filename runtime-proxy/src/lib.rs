@@ -7,6 +7,7 @@
 
 mod accesslog;
 mod admin;
+mod downstream;
 mod error;
 mod h1;
 mod headers;

@@ -1,12 +1,13 @@
-//! The listener phase: accept downstream connections (HTTP/1.1 or h2c) within the limits in
-//! [`Limits`], serve each one on its own task, and drain them on shutdown.
+//! The listener phase: accept downstream connections within the limits in [`Limits`], serve
+//! each one on its own task, and drain them on shutdown. A connection that opens with the
+//! HTTP/2 preface is h2c and hyper serves it; any other is HTTP/1, served by `downstream.rs`.
 //!
 //! What bounds a connection:
 //! - at most `max_connections` are served at once; the accept loop waits for a free slot, so
 //!   further clients wait in the kernel's accept queue instead of costing memory here;
 //! - a connection must deliver its first request within `header_read_timeout` (this covers
-//!   slow HTTP/2 prefaces and clients that connect and say nothing), and HTTP/1 must deliver
-//!   every request head within it (hyper's own timer; it also bounds an idle keep-alive);
+//!   slow HTTP/2 prefaces and clients that connect and say nothing), and an HTTP/1 request
+//!   head, once begun, must be finished within it;
 //! - after that, a connection on which no byte moves either way for `idle_timeout` is closed;
 //! - request heads over `max_header_bytes` or `max_headers` get 431; HTTP/2 advertises the
 //!   same header list size and answers 431 too, caps concurrent streams, and sends GOAWAY
@@ -21,18 +22,20 @@ use std::io;
 use std::net::SocketAddr;
 use std::pin::{Pin, pin};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use bytes::BytesMut;
 use http::{Request, Response};
 use hyper::body::Incoming;
+use hyper::server::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Semaphore, oneshot, watch};
 
+use crate::downstream::{self, Activity, RequestBody};
 use crate::proxy::Body;
 
 /// Limits on downstream connections; see the module documentation for what each one bounds.
@@ -45,7 +48,6 @@ pub struct Limits {
     /// A connection with no byte moving either way for this long is closed.
     pub idle_timeout: Duration,
     /// Largest request head (request line and headers), in bytes; larger ones get 431.
-    /// HTTP/1 cannot go below 8,192.
     pub max_header_bytes: usize,
     /// Most header fields in an HTTP/1 request head; more get 431.
     pub max_headers: usize,
@@ -72,12 +74,6 @@ impl Default for Limits {
         }
     }
 }
-
-/// hyper's limit on HTTP/1 request header fields when none is set.
-const HYPER_MAX_HEADERS: usize = 100;
-
-/// The smallest read buffer hyper's HTTP/1 accepts.
-const MIN_HTTP1_BUFFER: usize = 8192;
 
 impl Limits {
     /// The command-line flags that set limits, for the binary's usage text.
@@ -122,25 +118,10 @@ impl Limits {
         Ok(())
     }
 
-    /// The server builder for these limits.
-    fn builder(&self) -> auto::Builder<TokioExecutor> {
-        let mut builder = auto::Builder::new(TokioExecutor::new());
-        let mut http1 = builder.http1();
-        http1
-            .timer(TokioTimer::new())
-            .header_read_timeout(self.header_read_timeout)
-            .max_buf_size(self.max_header_bytes.max(MIN_HTTP1_BUFFER))
-            // A response head and a short body in one buffer and one write: fewer
-            // instructions than queueing both for a vectored write (a long body is copied
-            // once more in user space, as Envoy's buffers do).
-            .writev(false);
-        // hyper's own limit is the default's 100, kept in a fixed array; setting any limit,
-        // even 100, makes it fill a vector of that many slots for every request head.
-        if self.max_headers != HYPER_MAX_HEADERS {
-            http1.max_headers(self.max_headers);
-        }
+    /// The HTTP/2 server builder for these limits.
+    fn http2(&self) -> http2::Builder<TokioExecutor> {
+        let mut builder = http2::Builder::new(TokioExecutor::new());
         builder
-            .http2()
             .timer(TokioTimer::new())
             .max_concurrent_streams(self.h2_max_concurrent_streams)
             .max_pending_accept_reset_streams(self.h2_max_pending_accept_reset_streams)
@@ -185,10 +166,10 @@ pub async fn serve_listener<F, Fut>(
     grace: Duration,
     limits: Limits,
 ) where
-    F: Fn(Request<Incoming>, SocketAddr) -> Fut + Clone + Send + Sync + 'static,
+    F: Fn(Request<RequestBody>, SocketAddr) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Result<Response<Body>, Infallible>> + Send + 'static,
 {
-    let builder = limits.builder();
+    let h2 = limits.http2();
     let max_connections = limits
         .max_connections
         .clamp(1, Semaphore::MAX_PERMITS.min(u32::MAX as usize));
@@ -215,53 +196,37 @@ pub async fn serve_listener<F, Fut>(
             () = stopping(&mut shutdown) => break,
         };
         let _ = stream.set_nodelay(true);
-        let activity = Arc::new(Activity::default());
-        let io = TokioIo::new(Watched {
-            stream,
-            activity: activity.clone(),
-        });
         let service = service.clone();
-        let seen = activity.clone();
-        let svc = hyper::service::service_fn(move |req| {
-            seen.requested.store(true, Ordering::Relaxed);
-            service(req, peer)
-        });
-        let connection = builder.serve_connection(io, svc).into_owned();
-        let shutdown = shutdown.clone();
+        let mut shutdown = shutdown.clone();
         let limits = limits.clone();
+        let h2 = h2.clone();
         tokio::spawn(async move {
-            let mut connection = pin!(connection);
+            let activity = Arc::new(Activity::default());
             // The idle watch and the shutdown signal wait in a task of their own and ring
             // once, so every wake-up of the connection (two per proxied request) polls one
             // flag rather than a timer and a watch channel as well.
-            let (ring, mut rung) = tokio::sync::oneshot::channel::<()>();
-            let watcher = tokio::spawn(async move {
-                let mut shutdown = shutdown;
-                tokio::select! {
-                    () = idle(&activity, &limits) => {
-                        tracing::debug!(%peer, "closing an idle or slow downstream connection");
+            let (ring, mut rung) = oneshot::channel::<()>();
+            let watcher = {
+                let activity = activity.clone();
+                let limits = limits.clone();
+                tokio::spawn(async move {
+                    tokio::select! {
+                        () = idle(&activity, &limits) => {
+                            tracing::debug!(%peer, "closing an idle or slow downstream connection");
+                        }
+                        () = stopping(&mut shutdown) => {}
                     }
-                    () = stopping(&mut shutdown) => {}
-                }
-                let _ = ring.send(());
-            });
-            tokio::select! {
-                biased;
-                result = connection.as_mut() => {
-                    watcher.abort();
-                    if let Err(error) = result {
-                        tracing::debug!(%error, "downstream connection ended with an error");
-                    }
-                    drop(slot);
-                    return;
-                }
-                _ = &mut rung => {}
-            }
-            // HTTP/2 gets GOAWAY, HTTP/1 closes after the response in flight.
-            connection.as_mut().graceful_shutdown();
-            if tokio::time::timeout(grace, connection).await.is_err() {
-                tracing::debug!(%peer, "downstream connection cut at the end of the grace period");
-            }
+                    let _ = ring.send(());
+                })
+            };
+            let connection = Connection {
+                peer,
+                limits: &limits,
+                activity: &activity,
+                grace,
+            };
+            connection.serve(stream, service, &h2, &mut rung).await;
+            watcher.abort();
             drop(slot);
         });
     }
@@ -274,30 +239,123 @@ pub async fn serve_listener<F, Fut>(
     }
 }
 
+/// The HTTP/2 connection preface (RFC 9113 §3.4): a client that starts with it speaks h2c.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// The first read's buffer; the HTTP/1 server grows it as it needs.
+const FIRST_READ: usize = 8 * 1024;
+
+/// One downstream connection's task.
+struct Connection<'a> {
+    peer: SocketAddr,
+    limits: &'a Limits,
+    activity: &'a Arc<Activity>,
+    grace: Duration,
+}
+
+impl Connection<'_> {
+    /// Tells HTTP/2 from HTTP/1 by the first bytes, serves the connection, and on the ring
+    /// (idle or shutdown) closes it: at once when no request is in flight, otherwise after
+    /// the response in flight (HTTP/1) or with GOAWAY (HTTP/2), within the grace period.
+    async fn serve<F, Fut>(
+        self,
+        mut stream: TcpStream,
+        service: F,
+        h2: &http2::Builder<TokioExecutor>,
+        rung: &mut oneshot::Receiver<()>,
+    ) where
+        F: Fn(Request<RequestBody>, SocketAddr) -> Fut + Clone + Send + Sync + 'static,
+        Fut: Future<Output = Result<Response<Body>, Infallible>> + Send + 'static,
+    {
+        let Connection {
+            peer,
+            limits,
+            activity,
+            grace,
+        } = self;
+        let mut buf = BytesMut::with_capacity(FIRST_READ);
+        let is_h2 = loop {
+            let n = buf.len().min(H2_PREFACE.len());
+            if buf[..n] != H2_PREFACE[..n] {
+                break false;
+            }
+            if n == H2_PREFACE.len() {
+                break true;
+            }
+            tokio::select! {
+                biased;
+                _ = &mut *rung => return,
+                read = stream.read_buf(&mut buf) => match read {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => activity.moved.store(true, Ordering::Relaxed),
+                },
+            }
+        };
+        if !is_h2 {
+            let mut http1 = pin!(downstream::serve(
+                stream, buf, peer, &service, limits, activity
+            ));
+            tokio::select! {
+                biased;
+                () = http1.as_mut() => return,
+                _ = &mut *rung => {}
+            }
+            if !activity.busy.load(Ordering::Relaxed) {
+                return;
+            }
+            activity.closing.store(true, Ordering::Relaxed);
+            if tokio::time::timeout(grace, http1).await.is_err() {
+                tracing::debug!(%peer, "downstream connection cut at the end of the grace period");
+            }
+            return;
+        }
+        let io = TokioIo::new(Watched {
+            prefix: buf,
+            stream,
+            activity: activity.clone(),
+        });
+        let seen = activity.clone();
+        let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
+            seen.requested.store(true, Ordering::Relaxed);
+            service(req.map(RequestBody::Hyper), peer)
+        });
+        let mut http2 = pin!(h2.serve_connection(io, svc));
+        tokio::select! {
+            biased;
+            result = http2.as_mut() => {
+                if let Err(error) = result {
+                    tracing::debug!(%error, "downstream connection ended with an error");
+                }
+                return;
+            }
+            _ = &mut *rung => {}
+        }
+        http2.as_mut().graceful_shutdown();
+        if tokio::time::timeout(grace, http2).await.is_err() {
+            tracing::debug!(%peer, "downstream connection cut at the end of the grace period");
+        }
+    }
+}
+
 /// Returns once shutdown starts (or the proxy's handle is gone).
 async fn stopping(shutdown: &mut watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|&stop| stop).await;
 }
 
-/// What the idle watch knows about one connection.
-#[derive(Default)]
-struct Activity {
-    /// Set by every read or write that moved bytes; cleared by the idle watch.
-    moved: AtomicBool,
-    /// Set once the connection delivered a request.
-    requested: AtomicBool,
-}
-
-/// Returns when the connection should be closed: no request within the header timeout, or no
-/// byte moving for the idle timeout. Checks a few times per idle period, so it costs one timer
-/// per connection, not one per read.
+/// Returns when the connection should be closed: no request within the header timeout, an
+/// HTTP/1 request head begun and not finished within it, or no byte moving for the idle
+/// timeout. Checks a few times per period, so it costs one timer per connection, not one per
+/// read or per request.
 async fn idle(activity: &Activity, limits: &Limits) {
     tokio::time::sleep(limits.header_read_timeout).await;
     if !activity.requested.load(Ordering::Relaxed) {
         return;
     }
-    let tick = (limits.idle_timeout / 4).max(Duration::from_millis(10));
+    let tick =
+        (limits.idle_timeout.min(limits.header_read_timeout) / 4).max(Duration::from_millis(10));
     let mut quiet = Duration::ZERO;
+    let mut in_head_for = Duration::ZERO;
+    let mut heads = activity.heads.load(Ordering::Relaxed);
     activity.moved.store(false, Ordering::Relaxed);
     loop {
         tokio::time::sleep(tick).await;
@@ -309,11 +367,23 @@ async fn idle(activity: &Activity, limits: &Limits) {
                 return;
             }
         }
+        let heads_now = activity.heads.load(Ordering::Relaxed);
+        if activity.in_head.load(Ordering::Relaxed) && heads_now == heads {
+            in_head_for += tick;
+            if in_head_for >= limits.header_read_timeout {
+                return;
+            }
+        } else {
+            in_head_for = Duration::ZERO;
+        }
+        heads = heads_now;
     }
 }
 
-/// A downstream socket that notes when bytes move.
+/// A downstream socket that notes when bytes move, and first gives what was read before
+/// the protocol was known.
 struct Watched {
+    prefix: BytesMut,
     stream: TcpStream,
     activity: Arc<Activity>,
 }
@@ -333,6 +403,11 @@ impl AsyncRead for Watched {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
+        if !self.prefix.is_empty() {
+            let n = self.prefix.len().min(buf.remaining());
+            buf.put_slice(&self.prefix.split_to(n));
+            return Poll::Ready(Ok(()));
+        }
         let poll = Pin::new(&mut self.stream).poll_read(cx, buf);
         self.moved(poll)
     }

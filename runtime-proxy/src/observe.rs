@@ -18,12 +18,13 @@ use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::{Request, Response, Uri};
 use http_body_util::BodyExt;
-use hyper::body::{Body as _, Frame, Incoming, SizeHint};
+use hyper::body::{Body as _, Frame, SizeHint};
 use mesh_table::{ClusterId, RouteId};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::accesslog::{AccessLog, AccessLogTarget, Entry};
+use crate::downstream::RequestBody;
 use crate::headers::names;
 use crate::metrics::{ConnectionCounters, Metrics, ProcessLabels, RequestLabels, Sample};
 use crate::proxy::{Body, BodyError};
@@ -212,7 +213,7 @@ enum LogField {
 }
 
 impl LogFields {
-    fn capture(req: &Request<Incoming>, peer: SocketAddr) -> LogFields {
+    fn capture(req: &Request<RequestBody>, peer: SocketAddr) -> LogFields {
         LogFields::capture_parts(req.uri(), req.headers(), peer)
     }
 
@@ -435,7 +436,7 @@ impl Observer {
     pub fn begin(
         &self,
         loaded: Arc<Loaded>,
-        req: &mut Request<Incoming>,
+        req: &mut Request<RequestBody>,
         peer: SocketAddr,
     ) -> Box<RequestFacts> {
         let started = Instant::now();
@@ -740,7 +741,7 @@ impl Drop for ObservedBody {
 }
 
 /// A streamed request body, counting the bytes read from the client into the facts.
-pub fn count_request_body(body: Incoming, facts: &mut RequestFacts) -> Body {
+pub fn count_request_body(body: RequestBody, facts: &mut RequestFacts) -> Body {
     let counter = Arc::new(AtomicU64::new(0));
     facts.request_body_counter = Some(counter.clone());
     body.map_frame(move |frame| {
@@ -749,7 +750,6 @@ pub fn count_request_body(body: Incoming, facts: &mut RequestFacts) -> Body {
         }
         frame
     })
-    .map_err(BodyError::from)
     .boxed()
 }
 

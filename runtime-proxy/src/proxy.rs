@@ -12,9 +12,9 @@ use http::request::Parts;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
 use mesh_table::{Abort, ActionDecision, Decision, RedirectView, RequestView, RouteDecision};
 
+use crate::downstream::RequestBody;
 use crate::headers::{self, HeaderMapView};
 use crate::observe::{self, Flags, Observer, RequestFacts};
 use crate::pool::Pool;
@@ -40,7 +40,7 @@ pub struct Proxy {
 /// response body has been sent).
 pub async fn handle(
     proxy: Arc<Proxy>,
-    mut req: Request<Incoming>,
+    mut req: Request<RequestBody>,
     peer: SocketAddr,
 ) -> Result<Response<Body>, Infallible> {
     // The request keeps this Arc (table and cluster state) to the end, whatever reloads do.
@@ -90,7 +90,7 @@ pub fn split_host_port(authority: &str) -> (&str, Option<u16>) {
 async fn route(
     proxy: &Proxy,
     loaded: &Loaded,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
     peer: SocketAddr,
     facts: &mut RequestFacts,
 ) -> Response<Body> {

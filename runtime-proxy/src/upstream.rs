@@ -15,10 +15,11 @@ use http::request::Parts;
 use http::uri::{InvalidUri, PathAndQuery};
 use http::{Request, Response, Uri};
 use http_body_util::{BodyExt, Empty, Limited};
-use hyper::body::{Body as _, Incoming};
+use hyper::body::Body as _;
 use mesh_table::{ClusterView, DestinationView, RouteDecision, RouteView};
 use tokio::time::Instant;
 
+use crate::downstream;
 use crate::error::{ErrorKind, ProxyError, retriable_status};
 use crate::h1::{self, RequestFraming};
 use crate::headers;
@@ -129,7 +130,7 @@ fn rewritten_path(route: &RouteView<'_>, uri: &Uri) -> Result<PathAndQuery, Inva
 pub async fn forward(
     proxy: &Proxy,
     request: Forward<'_, '_>,
-    body: Incoming,
+    body: downstream::RequestBody,
     facts: &mut RequestFacts,
 ) -> Response<Body> {
     let Forward {
