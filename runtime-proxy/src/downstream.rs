@@ -247,8 +247,10 @@ pub async fn serve<F, Fut>(
             }
             None => {
                 // No body to read: watch for the client closing while the service runs.
-                let response =
-                    until_closed(service(request, peer), &mut rd, &mut buf, activity).await;
+                // Pinned where it is made: the service's future is large, and moving it
+                // into `until_closed` would copy it.
+                let main = pin!(service(request, peer));
+                let response = until_closed(main, &mut rd, &mut buf, activity).await;
                 let Some(Ok(response)) = response else {
                     return;
                 };
@@ -345,12 +347,11 @@ async fn alongside<T>(
 /// cancelled, as hyper's server does unless half-close is allowed). Bytes of a pipelined
 /// request that arrive meanwhile are kept in `buf`, up to one read.
 async fn until_closed<T>(
-    main: impl Future<Output = T>,
+    mut main: Pin<&mut impl Future<Output = T>>,
     rd: &mut ReadHalf<'_>,
     buf: &mut BytesMut,
     activity: &Activity,
 ) -> Option<T> {
-    let mut main = pin!(main);
     // The first poll usually finishes a local response, or starts an upstream exchange.
     if let Poll::Ready(output) =
         std::future::poll_fn(|cx| Poll::Ready(main.as_mut().poll(cx))).await

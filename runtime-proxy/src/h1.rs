@@ -566,7 +566,9 @@ pub fn parse_request_head(
     let uri = Uri::from_maybe_shared(head.slice(target_span.0..target_span.1))
         .map_err(|_| bad(400, "invalid request target"))?;
 
-    let mut headers = HeaderMap::with_capacity(count);
+    // Room for the fields the proxy adds (request id, forwarding, trace context), so that
+    // the map is not grown again.
+    let mut headers = HeaderMap::with_capacity(count + 6);
     let mut content_length: Option<u64> = None;
     let mut transfer_encoding = false;
     let mut chunked = false;
