@@ -82,6 +82,10 @@ async fn spawn_upstream(behaviour: Behaviour) -> Upstream {
                         let mut response =
                             Response::new(http_body_util::Full::new(Bytes::from(body)));
                         *response.status_mut() = StatusCode::from_u16(status).expect("status");
+                        response.headers_mut().insert(
+                            "x-served-by",
+                            hyper::header::HeaderValue::from_static("test upstream"),
+                        );
                         Ok::<_, std::convert::Infallible>(response)
                     }
                 });
@@ -716,6 +720,64 @@ async fn header_match_routes_jason_to_v2_every_time() {
     );
     let unknown = get(&client, proxy.listen_addr, "nobody.example", "/", &[]).await;
     assert_eq!(unknown.status, 404, "no virtual host -> 404 NR");
+
+    // The upstream's fields reach the client whatever it speaks: as they arrived on
+    // HTTP/1.1, parsed into HTTP/2 fields on h2c.
+    let http1 = get(
+        &client,
+        proxy.listen_addr,
+        "reviews",
+        "/",
+        &[("end-user", "jason")],
+    )
+    .await;
+    let tcp = tokio::net::TcpStream::connect(proxy.listen_addr)
+        .await
+        .expect("connect");
+    let (mut h2, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
+            .await
+            .expect("h2c handshake");
+    tokio::spawn(connection);
+    let request = Request::builder()
+        .uri("http://reviews/")
+        .header("end-user", "jason")
+        .body(Empty::<Bytes>::new())
+        .expect("request");
+    let response = h2.send_request(request).await.expect("h2c response");
+    assert_eq!(response.version(), hyper::Version::HTTP_2);
+    let http2 = Answer {
+        status: response.status().as_u16(),
+        headers: response.headers().clone(),
+        body: String::from_utf8_lossy(
+            &response
+                .into_body()
+                .collect()
+                .await
+                .expect("body")
+                .to_bytes(),
+        )
+        .into_owned(),
+        elapsed: Duration::ZERO,
+    };
+    for (answer, version) in [(http1, "HTTP/1.1"), (http2, "h2c")] {
+        assert_eq!(
+            (answer.status, answer.body.as_str()),
+            (200, "reviews-v2"),
+            "{version}"
+        );
+        assert_eq!(
+            header(&answer, "x-served-by"),
+            Some("test upstream"),
+            "{version}"
+        );
+        assert_eq!(
+            answer.headers.get_all("date").iter().count(),
+            1,
+            "{version}"
+        );
+        assert_eq!(header(&answer, "content-length"), Some("10"), "{version}");
+    }
     proxy.shutdown().await;
 }
 
@@ -1081,6 +1143,8 @@ async fn forwarding_headers_header_operations_and_mirror() {
         );
     }
     assert_eq!(header(&answer, "x-resp"), Some("1"));
+    // The upstream's own fields stay beside the ones the route adds.
+    assert_eq!(header(&answer, "x-served-by"), Some("test upstream"));
     // The mirror is fire-and-forget: wait (bounded) for the shadow to see it.
     let started = Instant::now();
     while world.hits("shadow") == 0 && started.elapsed() < Duration::from_secs(5) {

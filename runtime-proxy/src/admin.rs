@@ -6,11 +6,11 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::UNIX_EPOCH;
 
-use http::{Method, Request, Response, header};
+use http::{Method, Request, header};
 
 use crate::downstream::RequestBody;
 use crate::observe::Observer;
-use crate::proxy::{Body, local_response};
+use crate::proxy::{Reply, local_response};
 use crate::reload::hex;
 use crate::state::Shared;
 
@@ -18,9 +18,9 @@ pub async fn handle(
     shared: Arc<Shared>,
     observer: Arc<Observer>,
     req: Request<RequestBody>,
-) -> Result<Response<Body>, Infallible> {
+) -> Result<Reply, Infallible> {
     if req.method() != Method::GET && req.method() != Method::HEAD {
-        return Ok(local_response(405, "method not allowed\n"));
+        return Ok(local_response(405, "method not allowed\n").into());
     }
     let response = match req.uri().path() {
         "/healthz/live" => local_response(200, "live\n"),
@@ -49,7 +49,7 @@ pub async fn handle(
         }
         _ => local_response(404, "not found\n"),
     };
-    Ok(response)
+    Ok(response.into())
 }
 
 /// Facts about the current table; every value is a number or hex, so no escaping is needed.

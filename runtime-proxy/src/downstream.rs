@@ -25,16 +25,18 @@ use std::task::{Context, Poll, ready};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
-use http::{HeaderMap, Method, Request, Response, StatusCode, Version};
+use http::{HeaderMap, Method, Request, StatusCode, Version};
 use hyper::body::{Body as _, Frame, Incoming, SizeHint};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{ReadHalf, WriteHalf};
 use tokio::sync::mpsc;
 
-use crate::h1::{self, BadRequest, BodyFraming, Decoded, RequestHead, ResponseFraming};
+use crate::h1::{
+    self, BadRequest, BodyFraming, ConnectionField, Decoded, RequestHead, ResponseFraming,
+};
 use crate::listener::Limits;
-use crate::proxy::{Body, BodyError};
+use crate::proxy::{BodyError, Reply};
 
 /// The read buffer grows by this much when it runs low.
 const READ_CHUNK: usize = 8 * 1024;
@@ -155,7 +157,7 @@ pub async fn serve<F, Fut>(
     activity: &Activity,
 ) where
     F: Fn(Request<RequestBody>, SocketAddr) -> Fut,
-    Fut: Future<Output = Result<Response<Body>, Infallible>>,
+    Fut: Future<Output = Result<Reply, Infallible>>,
 {
     let (mut rd, mut wr) = stream.split();
     let mut out = Vec::with_capacity(1024);
@@ -312,9 +314,9 @@ async fn refuse(
             out,
             status,
             &HeaderMap::new(),
+            None,
             ResponseFraming::Length(text.len() as u64),
-            false,
-            false,
+            ConnectionField::Close,
             date,
         );
     });
@@ -413,12 +415,13 @@ async fn feed(
 async fn write_response(
     wr: &mut WriteHalf<'_>,
     out: &mut Vec<u8>,
-    response: Response<Body>,
+    reply: Reply,
     is_head: bool,
     http10: bool,
     mut keep_alive: bool,
     activity: &Activity,
 ) -> io::Result<bool> {
+    let Reply { response, fields } = reply;
     let (parts, mut body) = response.into_parts();
     let status = parts.status;
     let framing = if is_head
@@ -441,13 +444,14 @@ async fn write_response(
             out,
             status,
             &parts.headers,
+            fields.as_ref(),
             framing,
-            keep_alive,
-            http10,
+            ConnectionField::of(keep_alive, http10),
             date,
         );
     });
     drop(parts);
+    drop(fields);
     if framing == ResponseFraming::Bodiless {
         write(wr, out, activity).await?;
         return Ok(keep_alive);

@@ -27,7 +27,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::BytesMut;
-use http::{Request, Response};
+use http::Request;
 use hyper::body::Incoming;
 use hyper::server::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -36,7 +36,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, oneshot, watch};
 
 use crate::downstream::{self, Activity, RequestBody};
-use crate::proxy::Body;
+use crate::proxy::Reply;
 
 /// Limits on downstream connections; see the module documentation for what each one bounds.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -167,7 +167,7 @@ pub async fn serve_listener<F, Fut>(
     limits: Limits,
 ) where
     F: Fn(Request<RequestBody>, SocketAddr) -> Fut + Clone + Send + Sync + 'static,
-    Fut: Future<Output = Result<Response<Body>, Infallible>> + Send + 'static,
+    Fut: Future<Output = Result<Reply, Infallible>> + Send + 'static,
 {
     let h2 = limits.http2();
     let max_connections = limits
@@ -265,7 +265,7 @@ impl Connection<'_> {
         rung: &mut oneshot::Receiver<()>,
     ) where
         F: Fn(Request<RequestBody>, SocketAddr) -> Fut + Clone + Send + Sync + 'static,
-        Fut: Future<Output = Result<Response<Body>, Infallible>> + Send + 'static,
+        Fut: Future<Output = Result<Reply, Infallible>> + Send + 'static,
     {
         let Connection {
             peer,
@@ -317,7 +317,8 @@ impl Connection<'_> {
         let seen = activity.clone();
         let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
             seen.requested.store(true, Ordering::Relaxed);
-            service(req.map(RequestBody::Hyper), peer)
+            let reply = service(req.map(RequestBody::Hyper), peer);
+            async move { reply.await.map(Reply::into_response) }
         });
         let mut http2 = pin!(h2.serve_connection(io, svc));
         tokio::select! {

@@ -27,7 +27,7 @@ use crate::accesslog::{AccessLog, AccessLogTarget, Entry};
 use crate::downstream::RequestBody;
 use crate::headers::names;
 use crate::metrics::{ConnectionCounters, Metrics, ProcessLabels, RequestLabels, Sample};
-use crate::proxy::{Body, BodyError};
+use crate::proxy::{Body, BodyError, Reply};
 use crate::rng;
 use crate::state::{Loaded, Shared};
 use crate::trace::{
@@ -647,11 +647,8 @@ async fn wait_for_writer(
 
 /// When the response headers are ready: takes the status, then records at the end of the
 /// response body (or now, for a response without one).
-pub fn finish(
-    observer: &Arc<Observer>,
-    mut facts: Box<RequestFacts>,
-    response: Response<Body>,
-) -> Response<Body> {
+pub fn finish(observer: &Arc<Observer>, mut facts: Box<RequestFacts>, reply: Reply) -> Reply {
+    let Reply { response, fields } = reply;
     facts.status = response.status().as_u16();
     if facts.protocol == Protocol::Grpc {
         facts.grpc_status = response
@@ -662,11 +659,11 @@ pub fn finish(
             .filter(|&code| code <= 16);
     }
     if !observer.records_anything() {
-        return response;
+        return Reply { response, fields };
     }
     if response.body().is_end_stream() {
         observer.record(facts, 0);
-        return response;
+        return Reply { response, fields };
     }
     let (parts, inner) = response.into_parts();
     let body = ObservedBody {
@@ -675,7 +672,10 @@ pub fn finish(
         observer: observer.clone(),
         bytes_sent: 0,
     };
-    Response::from_parts(parts, body.boxed())
+    Reply {
+        response: Response::from_parts(parts, body.boxed()),
+        fields,
+    }
 }
 
 /// The response body on its way out, counting bytes; records the request when it ends.

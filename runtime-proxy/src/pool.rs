@@ -573,6 +573,8 @@ pub struct PooledBody {
     framing: BodyFraming,
     keep_alive: bool,
     home: Option<(Arc<Shared>, Arc<str>)>,
+    /// The response's fields that were not parsed into its header map.
+    fields: Option<h1::RawFields>,
 }
 
 impl PooledBody {
@@ -587,6 +589,7 @@ impl PooledBody {
             framing: head.framing,
             keep_alive: head.keep_alive,
             home: Some((shared.clone(), key)),
+            fields: head.fields,
         };
         if body.framing.is_done() {
             body.finish();
@@ -596,6 +599,12 @@ impl PooledBody {
         *response.version_mut() = head.version;
         *response.headers_mut() = head.headers;
         response
+    }
+
+    /// The response's fields that were not parsed into its header map, to be passed on with
+    /// it (see `h1::RawFields`).
+    pub fn take_fields(&mut self) -> Option<h1::RawFields> {
+        self.fields.take()
     }
 
     /// The body has been read: the connection goes back when it can carry another request

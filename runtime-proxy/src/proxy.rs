@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{self, HeaderValue};
+use http::header::{self, HeaderMap, HeaderValue};
 use http::request::Parts;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::combinators::BoxBody;
@@ -15,6 +15,7 @@ use http_body_util::{BodyExt, Full};
 use mesh_table::{Abort, ActionDecision, Decision, RedirectView, RequestView, RouteDecision};
 
 use crate::downstream::RequestBody;
+use crate::h1::RawFields;
 use crate::headers::{self, HeaderMapView};
 use crate::observe::{self, Flags, Observer, RequestFacts};
 use crate::pool::Pool;
@@ -42,12 +43,51 @@ pub async fn handle(
     proxy: Arc<Proxy>,
     mut req: Request<RequestBody>,
     peer: SocketAddr,
-) -> Result<Response<Body>, Infallible> {
+) -> Result<Reply, Infallible> {
     // The request keeps this Arc (table and cluster state) to the end, whatever reloads do.
     let loaded = proxy.shared.current.load_full();
     let mut facts = proxy.observer.begin(loaded.clone(), &mut req, peer);
     let response = route(&proxy, &loaded, req, peer, &mut facts).await;
     Ok(observe::finish(&proxy.observer, facts, response))
+}
+
+/// What the service answers: the response, and the upstream's header fields that were
+/// passed on without being parsed (see `h1::RawFields`), written after the response's own.
+pub struct Reply {
+    pub response: Response<Body>,
+    pub fields: Option<RawFields>,
+}
+
+impl From<Response<Body>> for Reply {
+    fn from(response: Response<Body>) -> Reply {
+        Reply {
+            response,
+            fields: None,
+        }
+    }
+}
+
+impl Reply {
+    /// The response's header map with every field in it: the fields passed on unparsed
+    /// are parsed into it first.
+    pub fn headers_mut(&mut self) -> &mut HeaderMap {
+        if let Some(fields) = self.fields.take() {
+            fields.add_to(self.response.headers_mut());
+        }
+        self.response.headers_mut()
+    }
+
+    /// The whole response in one `http::Response`, for a client that needs a header map
+    /// (HTTP/2).
+    pub fn into_response(mut self) -> Response<Body> {
+        self.headers_mut();
+        self.response
+    }
+}
+
+/// A reply made by the proxy itself.
+pub fn local_reply(status: u16, body: impl Into<Bytes>) -> Reply {
+    local_response(status, body).into()
 }
 
 /// A response made by the proxy itself.
@@ -93,11 +133,11 @@ async fn route(
     req: Request<RequestBody>,
     peer: SocketAddr,
     facts: &mut RequestFacts,
-) -> Response<Body> {
+) -> Reply {
     let (parts, body) = req.into_parts();
     let Some(authority) = authority_of(&parts) else {
         facts.flags.set(Flags::NR);
-        return local_response(400, "downstream error: the request has no authority\n");
+        return local_reply(400, "downstream error: the request has no authority\n");
     };
     let random = rng::next_u64();
     let decision = {
@@ -117,7 +157,7 @@ async fn route(
         Decision::Route(decision) => decision,
         Decision::NoVirtualHost | Decision::NoRoute { .. } => {
             facts.flags.set(Flags::NR);
-            return local_response(404, "");
+            return local_reply(404, "");
         }
     };
     facts.route = Some(decision.route.id());
@@ -138,7 +178,7 @@ async fn route(
         if headers::origin_allowed(&cors, origin) {
             headers::preflight_headers(&cors, origin, response.headers_mut());
         }
-        return response;
+        return response.into();
     }
 
     if let ActionDecision::Forward { cluster, .. } = &decision.action {
@@ -146,13 +186,15 @@ async fn route(
         facts.cluster = Some(cluster.id());
     }
     if let Some(response) = fault(&decision, facts).await {
-        return response;
+        return response.into();
     }
 
     let mut response = match decision.action {
-        ActionDecision::Redirect(redirect_view) => redirect(&redirect_view, &authority, &parts),
+        ActionDecision::Redirect(redirect_view) => {
+            redirect(&redirect_view, &authority, &parts).into()
+        }
         ActionDecision::DirectResponse { status, body } => {
-            local_response(status, Bytes::copy_from_slice(body))
+            local_reply(status, Bytes::copy_from_slice(body))
         }
         ActionDecision::Forward {
             destination,

@@ -26,7 +26,7 @@ use crate::headers;
 use crate::lb::{self, PickInput, TryOutcome};
 use crate::observe::{self, Flags, RequestFacts};
 use crate::pool::{Outgoing, PooledBody};
-use crate::proxy::{Body, Proxy, full, local_response};
+use crate::proxy::{Body, Proxy, Reply, full, local_reply};
 use crate::rng;
 use crate::state::{ClusterState, Loaded};
 
@@ -132,7 +132,7 @@ pub async fn forward(
     request: Forward<'_, '_>,
     body: downstream::RequestBody,
     facts: &mut RequestFacts,
-) -> Response<Body> {
+) -> Reply {
     let Forward {
         loaded,
         decision,
@@ -145,7 +145,7 @@ pub async fn forward(
     } = request;
     let started = Instant::now();
     let Some(state) = loaded.cluster(cluster.id()) else {
-        return local_response(500, "internal error: the cluster has no runtime state\n");
+        return local_reply(500, "internal error: the cluster has no runtime state\n");
     };
     let route = decision.route;
     let deadline = route
@@ -171,7 +171,7 @@ pub async fn forward(
         Err(e) => {
             facts.flags.set(Flags::UR);
             let error = ProxyError::new(ErrorKind::BadUpstreamRequest, e);
-            return local_response(503, format!("{error}\n"));
+            return local_reply(503, format!("{error}\n"));
         }
     };
 
@@ -189,7 +189,7 @@ pub async fn forward(
 
     let Some(_in_flight) = InFlight::acquire(&state.in_flight, state.max_in_flight) else {
         facts.flags.set(Flags::UO);
-        return local_response(
+        return local_reply(
             503,
             "upstream overflow: the cluster's connection pool is full\n",
         );
@@ -205,7 +205,7 @@ pub async fn forward(
                 Ok(result) => result,
                 Err(_) => {
                     facts.flags.set(Flags::UT);
-                    return local_response(504, "upstream request timeout");
+                    return local_reply(504, "upstream request timeout");
                 }
             },
             None => collect.await,
@@ -219,7 +219,7 @@ pub async fn forward(
             Err(e) => {
                 facts.flags.set(Flags::DPE);
                 let error = ProxyError::new(ErrorKind::DownstreamBody, e);
-                return local_response(400, format!("{error}\n"));
+                return local_reply(400, format!("{error}\n"));
             }
         }
     } else {
@@ -271,7 +271,7 @@ pub async fn forward(
         };
         let Some(endpoint_idx) = lb::pick_endpoint(state, lb, &pick_input) else {
             facts.flags.set(Flags::UH);
-            return local_response(503, "no healthy upstream");
+            return local_reply(503, "no healthy upstream");
         };
         facts.endpoint = Some(endpoint_idx);
         let result = try_once(
@@ -302,7 +302,7 @@ pub async fn forward(
                     drop(response);
                     if !backoff(attempt, backoff_base, deadline).await {
                         facts.flags.set(Flags::UT);
-                        return local_response(504, "upstream request timeout");
+                        return local_reply(504, "upstream request timeout");
                     }
                     continue;
                 }
@@ -322,12 +322,12 @@ pub async fn forward(
                 tracing::debug!(%error, attempt, "upstream try failed");
                 if error.kind == ErrorKind::RouteTimeout {
                     facts.flags.set(Flags::UT);
-                    return local_response(504, "upstream request timeout");
+                    return local_reply(504, "upstream request timeout");
                 }
                 if more_tries && retry.is_some_and(|r| error.retriable_under(&r)) {
                     if !backoff(attempt, backoff_base, deadline).await {
                         facts.flags.set(Flags::UT);
-                        return local_response(504, "upstream request timeout");
+                        return local_reply(504, "upstream request timeout");
                     }
                     continue;
                 }
@@ -337,19 +337,19 @@ pub async fn forward(
                 return match error.kind {
                     ErrorKind::PerTryTimeout => {
                         facts.flags.set(Flags::UT);
-                        local_response(504, "upstream request timeout")
+                        local_reply(504, "upstream request timeout")
                     }
                     ErrorKind::ConnectFailure => {
                         facts.flags.set(Flags::UF);
-                        local_response(503, format!("{error}\n"))
+                        local_reply(503, format!("{error}\n"))
                     }
                     ErrorKind::DownstreamBody => {
                         facts.flags.set(Flags::DPE);
-                        local_response(400, format!("{error}\n"))
+                        local_reply(400, format!("{error}\n"))
                     }
                     _ => {
                         facts.flags.set(Flags::UR);
-                        local_response(503, format!("{error}\n"))
+                        local_reply(503, format!("{error}\n"))
                     }
                 };
             }
@@ -436,12 +436,25 @@ fn respond(
     response: Response<PooledBody>,
     route: &RouteView<'_>,
     destination: &DestinationView<'_>,
-) -> Response<Body> {
-    let (mut parts, body) = response.into_parts();
+) -> Reply {
+    let (mut parts, mut body) = response.into_parts();
+    // The fields passed on unparsed hold no hop-by-hop field; they are parsed only for a
+    // header operation to act on.
+    let mut fields = body.take_fields();
+    let route_ops = route.response_headers();
+    let destination_ops = destination.response_headers();
+    if route_ops.len() + destination_ops.len() > 0
+        && let Some(fields) = fields.take()
+    {
+        fields.add_to(&mut parts.headers);
+    }
     headers::strip_hop_by_hop(&mut parts.headers);
-    headers::apply_ops(&mut parts.headers, route.response_headers());
-    headers::apply_ops(&mut parts.headers, destination.response_headers());
-    Response::from_parts(parts, body.boxed())
+    headers::apply_ops(&mut parts.headers, route_ops);
+    headers::apply_ops(&mut parts.headers, destination_ops);
+    Reply {
+        response: Response::from_parts(parts, body.boxed()),
+        fields,
+    }
 }
 
 /// Sends a body-less copy to the mirror cluster, with `-shadow` appended to the authority's
