@@ -1572,6 +1572,14 @@ async fn http1_pipelining_bodies_expect_continue_and_http10() {
         received[5].head
     );
 
+    // CONNECT asks for a tunnel, which the proxy does not open.
+    let response = raw_exchange(
+        proxy.addr(),
+        b"CONNECT echo:443 HTTP/1.1\r\nHost: echo:443\r\n\r\n",
+    )
+    .await;
+    assert!(response.starts_with("HTTP/1.1 501"), "{response}");
+
     // HTTP/1.0: closed after the response unless the client asks to keep it alive.
     let response = raw_exchange(proxy.addr(), b"GET /ten HTTP/1.0\r\nHost: echo\r\n\r\n").await;
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");

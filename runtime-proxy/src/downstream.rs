@@ -180,6 +180,15 @@ pub async fn serve<F, Fut>(
                 return;
             }
         };
+        if head.method == Method::CONNECT {
+            // A tunnel is not a request to route; the bytes after it are not HTTP.
+            let refused = BadRequest {
+                status: 501,
+                reason: "CONNECT is not supported",
+            };
+            refuse(&mut wr, &mut out, &refused, activity).await;
+            return;
+        }
         heads = heads.wrapping_add(1);
         activity.heads.store(heads, Ordering::Relaxed);
         activity.in_head.store(false, Ordering::Relaxed);
@@ -265,6 +274,10 @@ pub async fn serve<F, Fut>(
             }
         };
         activity.busy.store(false, Ordering::Relaxed);
+        if out.capacity() > 2 * WRITE_AT {
+            // A long body's frames made it grow; an idle connection keeps a small one.
+            out = Vec::with_capacity(1024);
+        }
         match written {
             Ok(true) if body_read && !activity.closing.load(Ordering::Relaxed) => {}
             Ok(_) => {
