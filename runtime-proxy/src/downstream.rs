@@ -236,12 +236,14 @@ pub async fn serve<F, Fut>(
         *request.version_mut() = version;
         *request.headers_mut() = headers;
 
+        // The service's future is large (the whole request path); on the heap it costs a
+        // connection memory only while a request is in flight, as hyper's server does.
+        let mut main = Box::pin(service(request, peer));
         let (written, body_read) = match feeder {
             Some((framing, tx)) => {
                 let mut feeder = pin!(feed(&mut rd, &mut buf, framing, tx, activity));
                 let mut fed = None;
-                let Ok(response) =
-                    alongside(service(request, peer), feeder.as_mut(), &mut fed).await;
+                let Ok(response) = alongside(main, feeder.as_mut(), &mut fed).await;
                 // A body still being read at this point closes the connection after the
                 // response, and the response says so.
                 let keep_alive =
@@ -258,10 +260,7 @@ pub async fn serve<F, Fut>(
             }
             None => {
                 // No body to read: watch for the client closing while the service runs.
-                // Pinned where it is made: the service's future is large, and moving it
-                // into `until_closed` would copy it.
-                let main = pin!(service(request, peer));
-                let response = until_closed(main, &mut rd, &mut buf, activity).await;
+                let response = until_closed(main.as_mut(), &mut rd, &mut buf, activity).await;
                 let Some(Ok(response)) = response else {
                     return;
                 };

@@ -273,6 +273,15 @@ impl Connection<'_> {
             activity,
             grace,
         } = self;
+        // The read buffer is made once the client has sent something: a connection that
+        // waits costs no buffer.
+        tokio::select! {
+            biased;
+            _ = &mut *rung => return,
+            ready = stream.readable() => if ready.is_err() {
+                return;
+            },
+        }
         let mut buf = BytesMut::with_capacity(FIRST_READ);
         let is_h2 = loop {
             let n = buf.len().min(H2_PREFACE.len());
