@@ -909,6 +909,23 @@ fn test_limits() -> mesh_proxy::Limits {
     }
 }
 
+/// Starts a request head and adds one header line every 100 ms, never finishing it, until
+/// the proxy closes the connection or `within` passes.
+async fn drip_head(stream: &mut TcpStream, within: Duration) {
+    let _ = stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: reviews\r\n")
+        .await;
+    let dripping = async {
+        loop {
+            if stream.write_all(b"x-drip: 1\r\n").await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    let _ = tokio::time::timeout(within, dripping).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slowloris_and_silent_clients_are_cut_while_others_are_served() {
     let (upstreams, addrs) = reviews_upstreams().await;
@@ -922,18 +939,7 @@ async fn slowloris_and_silent_clients_are_cut_while_others_are_served() {
             match i % 3 {
                 // A request head, one header line every 100 ms, never finished.
                 0 => {
-                    let _ = stream
-                        .write_all(b"GET / HTTP/1.1\r\nHost: reviews\r\n")
-                        .await;
-                    let dripping = async {
-                        for _ in 0..100 {
-                            if stream.write_all(b"x-drip: 1\r\n").await.is_err() {
-                                break;
-                            }
-                            tokio::time::sleep(Duration::from_millis(100)).await;
-                        }
-                    };
-                    let _ = tokio::time::timeout(Duration::from_secs(10), dripping).await;
+                    drip_head(&mut stream, Duration::from_secs(10)).await;
                     closed_within(&mut stream, Duration::from_secs(1)).await
                 }
                 // Connects and says nothing.
@@ -1658,18 +1664,7 @@ async fn a_slow_second_head_is_cut_and_a_client_that_leaves_cancels_its_request(
     let response = read_response(&mut stream).await.expect("a response");
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     let started = Instant::now();
-    let _ = stream
-        .write_all(b"GET / HTTP/1.1\r\nHost: reviews\r\n")
-        .await;
-    let dripping = async {
-        for _ in 0..50 {
-            if stream.write_all(b"x-drip: 1\r\n").await.is_err() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    };
-    let _ = tokio::time::timeout(Duration::from_secs(5), dripping).await;
+    drip_head(&mut stream, Duration::from_secs(5)).await;
     assert!(closed_within(&mut stream, Duration::from_secs(1)).await);
     assert!(
         started.elapsed() < Duration::from_secs(5),

@@ -1317,6 +1317,23 @@ mod tests {
         fn below(&mut self, n: usize) -> usize {
             (self.next() % n as u64) as usize
         }
+
+        /// `seed` with one to four bytes changed, inserted or removed, or cut short.
+        fn mangle(&mut self, seed: &[u8]) -> Vec<u8> {
+            let mut wire = seed.to_vec();
+            for _ in 0..1 + self.below(4) {
+                let at = self.below(wire.len() + 1);
+                match self.below(4) {
+                    0 if at < wire.len() => wire[at] = self.next() as u8,
+                    1 => wire.insert(at, b"\r\n:;0 9aZ\x00\x7f"[self.below(11)]),
+                    2 if at < wire.len() => {
+                        wire.remove(at);
+                    }
+                    _ => wire.truncate(at),
+                }
+            }
+            wire
+        }
     }
 
     #[test]
@@ -1335,18 +1352,7 @@ mod tests {
         let mut mix = Mix(0x6d65_7368);
         let (mut heads, mut bodies) = (0, 0);
         for round in 0..20_000 {
-            let mut wire = seeds[round % seeds.len()].to_vec();
-            for _ in 0..1 + mix.below(4) {
-                let at = mix.below(wire.len() + 1);
-                match mix.below(4) {
-                    0 if at < wire.len() => wire[at] = mix.next() as u8,
-                    1 => wire.insert(at, b"\r\n:;0 9aZ\x00\x7f"[mix.below(11)]),
-                    2 if at < wire.len() => {
-                        wire.remove(at);
-                    }
-                    _ => wire.truncate(at),
-                }
-            }
+            let wire = mix.mangle(seeds[round % seeds.len()]);
             let step = 1 + mix.below(16);
             let mut buf = BytesMut::new();
             let mut fed = 0;
@@ -1415,18 +1421,7 @@ mod tests {
         let mut mix = Mix(0x6865_6164);
         let (mut heads, mut bodies) = (0, 0);
         for round in 0..20_000 {
-            let mut wire = seeds[round % seeds.len()].to_vec();
-            for _ in 0..1 + mix.below(4) {
-                let at = mix.below(wire.len() + 1);
-                match mix.below(4) {
-                    0 if at < wire.len() => wire[at] = mix.next() as u8,
-                    1 => wire.insert(at, b"\r\n:;0 9aZ\x00\x7f"[mix.below(11)]),
-                    2 if at < wire.len() => {
-                        wire.remove(at);
-                    }
-                    _ => wire.truncate(at),
-                }
-            }
+            let wire = mix.mangle(seeds[round % seeds.len()]);
             let step = 1 + mix.below(16);
             let mut buf = BytesMut::new();
             let mut fed = 0;
