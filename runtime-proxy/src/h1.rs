@@ -311,9 +311,7 @@ pub fn parse_response_head(
     let mut content_length: Option<u64> = None;
     let mut transfer_encoding = false;
     let mut chunked = false;
-    let mut close = false;
-    let mut keep_alive_token = false;
-    let mut connection_names_fields = false;
+    let mut connection = ConnectionTokens::default();
     let mut fields = RawFields {
         head: Bytes::new(),
         runs: [(0, 0); MAX_RUNS],
@@ -328,15 +326,12 @@ pub fn parse_response_head(
         let kind = field_kind(name);
         match kind {
             FieldKind::ContentLength => {
-                // A list of equal values (`5, 5`) is one length, as hyper and Envoy read it.
-                for item in value.split(|&b| b == b',') {
-                    let n = parse_content_length(item)
-                        .ok_or_else(|| invalid("invalid Content-Length in the response"))?;
-                    if content_length.is_some_and(|seen| seen != n) {
-                        return Err(invalid("differing Content-Length values in the response"));
+                merge_content_length(value, &mut content_length).map_err(|e| match e {
+                    LengthError::Invalid => invalid("invalid Content-Length in the response"),
+                    LengthError::Differing => {
+                        invalid("differing Content-Length values in the response")
                     }
-                    content_length = Some(n);
-                }
+                })?;
             }
             FieldKind::TransferEncoding => {
                 transfer_encoding = true;
@@ -347,14 +342,7 @@ pub fn parse_response_head(
                     .is_some_and(|last| last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
             }
             FieldKind::Connection => {
-                for token in value.split(|&b| b == b',') {
-                    let token = token.trim_ascii();
-                    let is_close = token.eq_ignore_ascii_case(b"close");
-                    let is_keep_alive = token.eq_ignore_ascii_case(b"keep-alive");
-                    close |= is_close;
-                    keep_alive_token |= is_keep_alive;
-                    connection_names_fields |= !(is_close || is_keep_alive || token.is_empty());
-                }
+                connection.add(value);
             }
             FieldKind::Read => read_fields += 1,
             FieldKind::Date => fields.has_date = true,
@@ -371,7 +359,7 @@ pub fn parse_response_head(
     }
     // A response with no body keeps its `Content-Length` unless a transfer coding says the
     // length is wrong: that one is removed below, from a header map.
-    raw &= !(connection_names_fields || (bodiless && transfer_encoding));
+    raw &= !(connection.names_fields || (bodiless && transfer_encoding));
 
     let mut headers;
     if raw {
@@ -392,7 +380,7 @@ pub fn parse_response_head(
             // `Connection` is kept only when it names fields, which the proxy removes by it.
             let keep = match kind {
                 FieldKind::TransferEncoding => false,
-                FieldKind::Connection => connection_names_fields,
+                FieldKind::Connection => connection.names_fields,
                 _ => {
                     !(kind == FieldKind::HopByHop
                         && head[span.name.0..span.name.1].eq_ignore_ascii_case(b"keep-alive"))
@@ -404,7 +392,7 @@ pub fn parse_response_head(
         }
     }
 
-    let mut keep_alive = !close && (version == Version::HTTP_11 || keep_alive_token);
+    let mut keep_alive = connection.keeps_alive(version);
     if transfer_encoding {
         // The transfer coding frames the body: a Content-Length beside it is wrong and must
         // not reach the client (RFC 9112, 6.3), and an HTTP/1.0 message with a transfer
@@ -483,6 +471,56 @@ const FEW_HEADERS: usize = 24;
 struct Span {
     name: (usize, usize),
     value: (usize, usize),
+}
+
+/// What `Connection` fields say, across all of a head's.
+#[derive(Default)]
+struct ConnectionTokens {
+    close: bool,
+    keep_alive: bool,
+    /// A token other than `close` and `keep-alive`: a field to remove at this hop.
+    names_fields: bool,
+}
+
+impl ConnectionTokens {
+    /// Reads one field's value; true when it names fields.
+    fn add(&mut self, value: &[u8]) -> bool {
+        let mut names_fields = false;
+        for token in value.split(|&b| b == b',') {
+            let token = token.trim_ascii();
+            let is_close = token.eq_ignore_ascii_case(b"close");
+            let is_keep_alive = token.eq_ignore_ascii_case(b"keep-alive");
+            self.close |= is_close;
+            self.keep_alive |= is_keep_alive;
+            names_fields |= !(is_close || is_keep_alive || token.is_empty());
+        }
+        self.names_fields |= names_fields;
+        names_fields
+    }
+
+    /// Whether the connection may carry another message: HTTP/1.1 unless `close`, HTTP/1.0
+    /// only with `keep-alive`.
+    fn keeps_alive(&self, version: Version) -> bool {
+        !self.close && (version == Version::HTTP_11 || self.keep_alive)
+    }
+}
+
+enum LengthError {
+    Invalid,
+    Differing,
+}
+
+/// Adds one `Content-Length` field's value to what earlier ones said. A list of equal values
+/// (`5, 5`) is one length, as hyper and Envoy read it.
+fn merge_content_length(value: &[u8], seen: &mut Option<u64>) -> Result<(), LengthError> {
+    for item in value.split(|&b| b == b',') {
+        let n = parse_content_length(item).ok_or(LengthError::Invalid)?;
+        if seen.is_some_and(|seen| seen != n) {
+            return Err(LengthError::Differing);
+        }
+        *seen = Some(n);
+    }
+    Ok(())
 }
 
 fn parse_content_length(bytes: &[u8]) -> Option<u64> {
@@ -744,8 +782,7 @@ pub fn parse_request_head(
     let mut content_length: Option<u64> = None;
     let mut transfer_encoding = false;
     let mut chunked = false;
-    let mut close = false;
-    let mut keep_alive_token = false;
+    let mut connection = ConnectionTokens::default();
     let mut expect_continue = false;
     let mut other_coding = false;
     for span in spans.iter() {
@@ -754,13 +791,10 @@ pub fn parse_request_head(
         let value = HeaderValue::from_maybe_shared(head.slice(span.value.0..span.value.1))
             .map_err(|_| bad(400, "invalid header value"))?;
         if name == header::CONTENT_LENGTH {
-            for item in value.as_bytes().split(|&b| b == b',') {
-                let n = parse_content_length(item).ok_or(bad(400, "invalid Content-Length"))?;
-                if content_length.is_some_and(|seen| seen != n) {
-                    return Err(bad(400, "differing Content-Length values"));
-                }
-                content_length = Some(n);
-            }
+            merge_content_length(value.as_bytes(), &mut content_length).map_err(|e| match e {
+                LengthError::Invalid => bad(400, "invalid Content-Length"),
+                LengthError::Differing => bad(400, "differing Content-Length values"),
+            })?;
         } else if name == header::TRANSFER_ENCODING {
             // Every coding across all the fields: `chunked` once, and last.
             for coding in value.as_bytes().split(|&b| b == b',') {
@@ -773,16 +807,8 @@ pub fn parse_request_head(
             transfer_encoding = true;
             continue;
         } else if name == header::CONNECTION {
-            let mut names_fields = false;
-            for token in value.as_bytes().split(|&b| b == b',') {
-                let token = token.trim_ascii();
-                let is_close = token.eq_ignore_ascii_case(b"close");
-                let is_keep_alive = token.eq_ignore_ascii_case(b"keep-alive");
-                close |= is_close;
-                keep_alive_token |= is_keep_alive;
-                names_fields |= !(is_close || is_keep_alive || token.is_empty());
-            }
-            if !names_fields {
+            // Kept only when it names fields, which the proxy removes by it.
+            if !connection.add(value.as_bytes()) {
                 continue;
             }
         } else if name == crate::headers::names::KEEP_ALIVE {
@@ -794,7 +820,7 @@ pub fn parse_request_head(
         headers.append(name, value);
     }
 
-    let mut keep_alive = !close && (version == Version::HTTP_11 || keep_alive_token);
+    let mut keep_alive = connection.keeps_alive(version);
     let framing = if transfer_encoding {
         if version == Version::HTTP_10 {
             return Err(bad(400, "a transfer coding in an HTTP/1.0 request"));
@@ -1045,20 +1071,40 @@ mod tests {
         head(&Method::GET, text).unwrap().unwrap()
     }
 
+    /// Bytes handed to a reader a few at a time, as a socket may deliver them.
+    struct Pieces<'w> {
+        wire: &'w [u8],
+        fed: usize,
+        step: usize,
+    }
+
+    impl<'w> Pieces<'w> {
+        fn new(wire: &'w [u8], step: usize) -> Pieces<'w> {
+            Pieces { wire, fed: 0, step }
+        }
+
+        /// Appends the next piece to `buf`; false once the wire is used up.
+        fn feed(&mut self, buf: &mut BytesMut) -> bool {
+            if self.fed >= self.wire.len() {
+                return false;
+            }
+            let next = (self.fed + self.step).min(self.wire.len());
+            buf.extend_from_slice(&self.wire[self.fed..next]);
+            self.fed = next;
+            true
+        }
+    }
+
     /// Decodes a whole body from `wire`, fed in pieces of `step` bytes.
     fn body(mut framing: BodyFraming, wire: &[u8], step: usize) -> io::Result<(Vec<u8>, usize)> {
+        let mut pieces = Pieces::new(wire, step);
         let mut buf = BytesMut::new();
         let mut out = Vec::new();
-        let mut fed = 0;
         loop {
             match framing.decode(&mut buf, false)? {
                 Decoded::Data(data) => out.extend_from_slice(&data),
                 Decoded::End => return Ok((out, buf.len())),
-                Decoded::NeedMore if fed < wire.len() => {
-                    let next = (fed + step).min(wire.len());
-                    buf.extend_from_slice(&wire[fed..next]);
-                    fed = next;
-                }
+                Decoded::NeedMore if pieces.feed(&mut buf) => {}
                 Decoded::NeedMore => return Err(invalid("the wire ended first")),
             }
         }
@@ -1353,17 +1399,12 @@ mod tests {
         let (mut heads, mut bodies) = (0, 0);
         for round in 0..20_000 {
             let wire = mix.mangle(seeds[round % seeds.len()]);
-            let step = 1 + mix.below(16);
+            let mut pieces = Pieces::new(&wire, 1 + mix.below(16));
             let mut buf = BytesMut::new();
-            let mut fed = 0;
             let head = loop {
                 match parse_response_head(&mut buf, &Method::GET) {
                     Ok(Some(head)) => break Some(head),
-                    Ok(None) if fed < wire.len() => {
-                        let next = (fed + step).min(wire.len());
-                        buf.extend_from_slice(&wire[fed..next]);
-                        fed = next;
-                    }
+                    Ok(None) if pieces.feed(&mut buf) => {}
                     Ok(None) | Err(_) => break None,
                 }
             };
@@ -1385,11 +1426,7 @@ mod tests {
                         body += data.len();
                     }
                     Ok(Decoded::End) | Err(_) => break,
-                    Ok(Decoded::NeedMore) if fed < wire.len() => {
-                        let next = (fed + step).min(wire.len());
-                        buf.extend_from_slice(&wire[fed..next]);
-                        fed = next;
-                    }
+                    Ok(Decoded::NeedMore) if pieces.feed(&mut buf) => {}
                     Ok(Decoded::NeedMore) => break,
                 }
             }
@@ -1422,17 +1459,12 @@ mod tests {
         let (mut heads, mut bodies) = (0, 0);
         for round in 0..20_000 {
             let wire = mix.mangle(seeds[round % seeds.len()]);
-            let step = 1 + mix.below(16);
+            let mut pieces = Pieces::new(&wire, 1 + mix.below(16));
             let mut buf = BytesMut::new();
-            let mut fed = 0;
             let head = loop {
                 match parse_request_head(&mut buf, 1024, MAX_HEADERS) {
                     Ok(Some(head)) => break Some(head),
-                    Ok(None) if fed < wire.len() => {
-                        let next = (fed + step).min(wire.len());
-                        buf.extend_from_slice(&wire[fed..next]);
-                        fed = next;
-                    }
+                    Ok(None) if pieces.feed(&mut buf) => {}
                     Ok(None) => break None,
                     Err(refused) => {
                         assert!(
@@ -1451,11 +1483,7 @@ mod tests {
                 match framing.decode(&mut buf, false) {
                     Ok(Decoded::Data(data)) => body += data.len(),
                     Ok(Decoded::End) | Err(_) => break,
-                    Ok(Decoded::NeedMore) if fed < wire.len() => {
-                        let next = (fed + step).min(wire.len());
-                        buf.extend_from_slice(&wire[fed..next]);
-                        fed = next;
-                    }
+                    Ok(Decoded::NeedMore) if pieces.feed(&mut buf) => {}
                     Ok(Decoded::NeedMore) => break,
                 }
             }
