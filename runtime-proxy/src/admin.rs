@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::UNIX_EPOCH;
 
-use http::{Method, Request, header};
+use http::{Method, header};
 
-use crate::downstream::RequestBody;
+use crate::downstream::Request;
 use crate::observe::Observer;
 use crate::proxy::{Reply, local_response};
 use crate::reload::hex;
@@ -17,12 +17,12 @@ use crate::state::Shared;
 pub async fn handle(
     shared: Arc<Shared>,
     observer: Arc<Observer>,
-    req: Request<RequestBody>,
+    req: Request,
 ) -> Result<Reply, Infallible> {
-    if req.method() != Method::GET && req.method() != Method::HEAD {
+    if req.method != Method::GET && req.method != Method::HEAD {
         return Ok(local_response(405, "method not allowed\n").into());
     }
-    let response = match req.uri().path() {
+    let response = match req.uri.path() {
         "/healthz/live" => local_response(200, "live\n"),
         // The proxy only starts serving once a table validated, and a later bad table never
         // replaces a good one, so a running proxy always has a table.

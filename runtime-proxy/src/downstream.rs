@@ -25,13 +25,14 @@ use std::task::{Context, Poll, ready};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
-use http::{HeaderMap, Method, Request, StatusCode, Version};
+use http::{HeaderMap, Method, StatusCode, Uri, Version};
 use hyper::body::{Body as _, Frame, Incoming, SizeHint};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{ReadHalf, WriteHalf};
 use tokio::sync::mpsc;
 
+use crate::fields::RequestFields;
 use crate::h1::{
     self, BadRequest, BodyFraming, ConnectionField, Decoded, RequestHead, ResponseFraming,
 };
@@ -58,6 +59,28 @@ pub struct Activity {
     pub busy: AtomicBool,
     /// The connection closes after the response in flight (shutdown, or the idle watch).
     pub closing: AtomicBool,
+}
+
+/// A request as the service gets it, from an HTTP/1.1 head or from hyper (HTTP/2).
+pub struct Request {
+    pub method: Method,
+    pub uri: Uri,
+    pub version: Version,
+    pub fields: RequestFields,
+    pub body: RequestBody,
+}
+
+impl From<http::Request<RequestBody>> for Request {
+    fn from(request: http::Request<RequestBody>) -> Request {
+        let (parts, body) = request.into_parts();
+        Request {
+            method: parts.method,
+            uri: parts.uri,
+            version: parts.version,
+            fields: parts.headers.into(),
+            body,
+        }
+    }
 }
 
 /// A request body, as the service reads it.
@@ -156,7 +179,7 @@ pub async fn serve<F, Fut>(
     limits: &Limits,
     activity: &Activity,
 ) where
-    F: Fn(Request<RequestBody>, SocketAddr) -> Fut,
+    F: Fn(Request, SocketAddr) -> Fut,
     Fut: Future<Output = Result<Reply, Infallible>>,
 {
     let (mut rd, mut wr) = stream.split();
@@ -199,7 +222,7 @@ pub async fn serve<F, Fut>(
             method,
             uri,
             version,
-            headers,
+            fields,
             framing,
             keep_alive,
             expect_continue,
@@ -230,11 +253,13 @@ pub async fn serve<F, Fut>(
         {
             return;
         }
-        let mut request = Request::new(body);
-        *request.method_mut() = method;
-        *request.uri_mut() = uri;
-        *request.version_mut() = version;
-        *request.headers_mut() = headers;
+        let request = Request {
+            method,
+            uri,
+            version,
+            fields,
+            body,
+        };
 
         // The service's future is large (the whole request path); on the heap it costs a
         // connection memory only while a request is in flight, as hyper's server does.

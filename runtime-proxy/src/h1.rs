@@ -15,6 +15,8 @@ use std::mem::MaybeUninit;
 use bytes::{Buf, Bytes, BytesMut};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, Version, header};
 
+use crate::fields::{Line, Lines, RequestFields, name_tag};
+
 /// Response heads larger than this are refused (Envoy's default header limit is 60 KiB).
 pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 /// Response header fields beyond this many are refused (hyper's default).
@@ -52,39 +54,24 @@ impl RequestFraming {
 }
 
 /// Writes the request line and header fields of an origin-form request. The caller has
-/// removed hop-by-hop fields; `Content-Length` and `Transfer-Encoding` are written here, from
-/// `framing`, whatever the client sent. `authority` becomes `Host` when the fields have none.
+/// removed hop-by-hop fields from a header map (lines leave them out themselves). `Host` is
+/// `authority`, and `Content-Length` and `Transfer-Encoding` come from `framing`, whatever
+/// the client sent.
 pub fn encode_request_head(
     out: &mut Vec<u8>,
     method: &Method,
     path_and_query: &str,
-    headers: &HeaderMap,
+    fields: &RequestFields,
     framing: RequestFraming,
     authority: &str,
 ) {
     out.extend_from_slice(method.as_str().as_bytes());
     out.push(b' ');
     out.extend_from_slice(path_and_query.as_bytes());
-    out.extend_from_slice(b" HTTP/1.1\r\n");
-    if !headers.contains_key(header::HOST) {
-        out.extend_from_slice(b"host: ");
-        out.extend_from_slice(authority.as_bytes());
-        out.extend_from_slice(b"\r\n");
-    }
-    let mut had_length = false;
-    for (name, value) in headers {
-        if name == header::CONTENT_LENGTH {
-            had_length = true;
-            continue;
-        }
-        if name == header::TRANSFER_ENCODING {
-            continue;
-        }
-        out.extend_from_slice(name.as_str().as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b"\r\n");
-    }
+    out.extend_from_slice(b" HTTP/1.1\r\nhost: ");
+    out.extend_from_slice(authority.as_bytes());
+    out.extend_from_slice(b"\r\n");
+    let had_length = fields.encode(out);
     match framing {
         // A POST, PUT or PATCH without a body still says so: some servers answer 411
         // otherwise.
@@ -238,8 +225,12 @@ enum FieldKind {
     ContentLength,
     TransferEncoding,
     Connection,
-    /// `Keep-Alive`, `TE`, `Trailer`, `Upgrade`, `Proxy-Connection`: this hop's, dropped.
+    KeepAlive,
+    /// `TE`, `Trailer`, `Upgrade`, `Proxy-Connection`: this hop's, dropped.
     HopByHop,
+    /// Requests only: `Host` and `Expect`.
+    Host,
+    Expect,
     /// Read by the proxy (`grpc-status`): parsed into the header map.
     Read,
     Date,
@@ -251,9 +242,11 @@ fn field_kind(name: &[u8]) -> FieldKind {
     match name.len() {
         2 if is(b"te") => FieldKind::HopByHop,
         4 if is(b"date") => FieldKind::Date,
+        4 if is(b"host") => FieldKind::Host,
+        6 if is(b"expect") => FieldKind::Expect,
         7 if is(b"trailer") || is(b"upgrade") => FieldKind::HopByHop,
         10 if is(b"connection") => FieldKind::Connection,
-        10 if is(b"keep-alive") => FieldKind::HopByHop,
+        10 if is(b"keep-alive") => FieldKind::KeepAlive,
         11 if is(b"grpc-status") => FieldKind::Read,
         14 if is(b"content-length") => FieldKind::ContentLength,
         16 if is(b"proxy-connection") => FieldKind::HopByHop,
@@ -346,11 +339,17 @@ pub fn parse_response_head(
             }
             FieldKind::Read => read_fields += 1,
             FieldKind::Date => fields.has_date = true,
-            FieldKind::HopByHop | FieldKind::Other => {}
+            FieldKind::HopByHop
+            | FieldKind::KeepAlive
+            | FieldKind::Host
+            | FieldKind::Expect
+            | FieldKind::Other => {}
         }
         // A `Content-Length` is passed on only where the body is not this hop's to frame.
-        let passed = matches!(kind, FieldKind::Other | FieldKind::Date)
-            || (kind == FieldKind::ContentLength && bodiless);
+        let passed = matches!(
+            kind,
+            FieldKind::Other | FieldKind::Date | FieldKind::Host | FieldKind::Expect
+        ) || (kind == FieldKind::ContentLength && bodiless);
         if raw && passed {
             let start = span.name.0;
             let end = spans.get(i + 1).map_or(len - 2, |next| next.name.0);
@@ -381,10 +380,7 @@ pub fn parse_response_head(
             let keep = match kind {
                 FieldKind::TransferEncoding => false,
                 FieldKind::Connection => connection.names_fields,
-                _ => {
-                    !(kind == FieldKind::HopByHop
-                        && head[span.name.0..span.name.1].eq_ignore_ascii_case(b"keep-alive"))
-                }
+                _ => kind != FieldKind::KeepAlive,
             };
             if keep {
                 append_field(&mut headers, &head, span)?;
@@ -711,7 +707,7 @@ pub struct RequestHead {
     pub method: Method,
     pub uri: Uri,
     pub version: Version,
-    pub headers: HeaderMap,
+    pub fields: RequestFields,
     /// `Length(0)` when the request has no body.
     pub framing: BodyFraming,
     pub keep_alive: bool,
@@ -776,48 +772,60 @@ pub fn parse_request_head(
     let uri = Uri::from_maybe_shared(head.slice(target_span.0..target_span.1))
         .map_err(|_| bad(400, "invalid request target"))?;
 
-    // Room for the fields the proxy adds (request id, forwarding, trace context), so that
-    // the map is not grown again.
-    let mut headers = HeaderMap::with_capacity(count + 6);
+    let mut lines = Vec::with_capacity(count);
     let mut content_length: Option<u64> = None;
     let mut transfer_encoding = false;
     let mut chunked = false;
     let mut connection = ConnectionTokens::default();
     let mut expect_continue = false;
     let mut other_coding = false;
-    for span in spans.iter() {
-        let name = HeaderName::from_bytes(&head[span.name.0..span.name.1])
-            .map_err(|_| bad(400, "invalid header name"))?;
-        let value = HeaderValue::from_maybe_shared(head.slice(span.value.0..span.value.1))
-            .map_err(|_| bad(400, "invalid header value"))?;
-        if name == header::CONTENT_LENGTH {
-            merge_content_length(value.as_bytes(), &mut content_length).map_err(|e| match e {
-                LengthError::Invalid => bad(400, "invalid Content-Length"),
-                LengthError::Differing => bad(400, "differing Content-Length values"),
-            })?;
-        } else if name == header::TRANSFER_ENCODING {
-            // Every coding across all the fields: `chunked` once, and last.
-            for coding in value.as_bytes().split(|&b| b == b',') {
-                if chunked {
-                    return Err(bad(400, "a transfer coding after chunked"));
-                }
-                chunked = coding.trim_ascii().eq_ignore_ascii_case(b"chunked");
-                other_coding |= !chunked;
+    for (i, span) in spans.iter().enumerate() {
+        let name = &head[span.name.0..span.name.1];
+        let value = &head[span.value.0..span.value.1];
+        let passes = match field_kind(name) {
+            FieldKind::ContentLength => {
+                merge_content_length(value, &mut content_length).map_err(|e| match e {
+                    LengthError::Invalid => bad(400, "invalid Content-Length"),
+                    LengthError::Differing => bad(400, "differing Content-Length values"),
+                })?;
+                false
             }
-            transfer_encoding = true;
-            continue;
-        } else if name == header::CONNECTION {
-            // Kept only when it names fields, which the proxy removes by it.
-            if !connection.add(value.as_bytes()) {
+            FieldKind::TransferEncoding => {
+                // Every coding across all the fields: `chunked` once, and last.
+                for coding in value.split(|&b| b == b',') {
+                    if chunked {
+                        return Err(bad(400, "a transfer coding after chunked"));
+                    }
+                    chunked = coding.trim_ascii().eq_ignore_ascii_case(b"chunked");
+                    other_coding |= !chunked;
+                }
+                transfer_encoding = true;
                 continue;
             }
-        } else if name == crate::headers::names::KEEP_ALIVE {
-            continue;
-        } else if name == header::EXPECT && value.as_bytes().eq_ignore_ascii_case(b"100-continue") {
-            expect_continue = true;
-            continue;
-        }
-        headers.append(name, value);
+            FieldKind::Connection => {
+                // Kept only when it names fields, which the proxy removes by it.
+                if !connection.add(value) {
+                    continue;
+                }
+                false
+            }
+            FieldKind::KeepAlive => continue,
+            FieldKind::Expect if value.eq_ignore_ascii_case(b"100-continue") => {
+                expect_continue = true;
+                continue;
+            }
+            FieldKind::HopByHop | FieldKind::Host => false,
+            _ => true,
+        };
+        // A line ends where the next begins; the last, before the blank line.
+        let end = spans.get(i + 1).map_or(len - 2, |next| next.name.0);
+        lines.push(Line {
+            name: (span.name.0 as u32, span.name.1 as u32),
+            value: (span.value.0 as u32, span.value.1 as u32),
+            end: end as u32,
+            tag: name_tag(name),
+            passes,
+        });
     }
 
     let mut keep_alive = connection.keeps_alive(version);
@@ -838,18 +846,29 @@ pub fn parse_request_head(
         if content_length.is_some() {
             // Both framings: how smuggling starts. The coding wins, the length goes, and the
             // connection closes after this request (RFC 9112 §6.1).
-            headers.remove(header::CONTENT_LENGTH);
+            lines.retain(|line| {
+                !head[line.name.0 as usize..line.name.1 as usize]
+                    .eq_ignore_ascii_case(b"content-length")
+            });
             keep_alive = false;
         }
         BodyFraming::Chunked(Chunk::Size)
     } else {
         BodyFraming::Length(content_length.unwrap_or(0))
     };
+    // A `Connection` naming fields, or a line not ending in CRLF: a header map, which the
+    // proxy strips field by field and writes out anew.
+    let lines = Lines::new(head, lines);
+    let fields = if connection.names_fields || !lines.ends_in_crlf() {
+        RequestFields::from(lines.to_map())
+    } else {
+        RequestFields::from(lines)
+    };
     Ok(Some(RequestHead {
         method,
         uri,
         version,
-        headers,
+        fields,
         framing,
         keep_alive,
         expect_continue,
@@ -1126,13 +1145,14 @@ mod tests {
             &mut out,
             &Method::PUT,
             "/p?q=1",
-            &headers,
+            &RequestFields::from(headers.clone()),
             RequestFraming::Length(12345),
             "10.0.0.1:9080",
         );
+        // `Host` is the authority given, whatever the fields say.
         assert_eq!(
             String::from_utf8(out).unwrap(),
-            "PUT /p?q=1 HTTP/1.1\r\nhost: reviews:9080\r\nx-a: 1\r\nx-a: 2\r\n\
+            "PUT /p?q=1 HTTP/1.1\r\nhost: 10.0.0.1:9080\r\nx-a: 1\r\nx-a: 2\r\n\
              content-length: 12345\r\n\r\n"
         );
 
@@ -1141,7 +1161,7 @@ mod tests {
             &mut out,
             &Method::GET,
             "/",
-            &HeaderMap::new(),
+            &RequestFields::default(),
             RequestFraming::Empty,
             "10.0.0.1:9080",
         );
@@ -1155,7 +1175,7 @@ mod tests {
             &mut out,
             &Method::POST,
             "/",
-            &headers,
+            &RequestFields::from(headers),
             RequestFraming::Chunked,
             "x",
         );
@@ -1173,7 +1193,7 @@ mod tests {
             &mut out,
             &Method::POST,
             "/",
-            &HeaderMap::new(),
+            &RequestFields::default(),
             RequestFraming::Empty,
             "x",
         );
@@ -1448,8 +1468,9 @@ mod tests {
     fn mangled_requests_give_refusals_or_bodies_never_panics() {
         // As for responses: valid requests of every framing, 20,000 mutations, read the way
         // the server reads them. A refusal is always 400, 431 or 501.
-        let seeds: [&[u8]; 5] = [
+        let seeds: [&[u8]; 6] = [
             b"POST /a?b=c HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
+            b"GET / HTTP/1.1\r\nHost: x\r\nX-A: 1\r\nTE: t\r\nX-B: 2\r\nX-Request-Id: c\r\n\r\n",
             b"PUT / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
             b"GET http://x:80/p HTTP/1.0\r\nConnection: keep-alive, x-hop\r\nx-hop: 1\r\n\r\n",
             b"POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2, 2\r\n\r\nok",
@@ -1477,6 +1498,27 @@ mod tests {
             };
             let Some(head) = head else { continue };
             heads += 1;
+            // What the proxy sends upstream from it parses again, with its own fields.
+            let mut fields = head.fields;
+            fields.insert(crate::headers::names::X_REQUEST_ID, b"proxy-id");
+            let mut upstream = Vec::new();
+            encode_request_head(
+                &mut upstream,
+                &head.method,
+                "/",
+                &fields,
+                RequestFraming::Empty,
+                "up",
+            );
+            let again = parse_request_head(&mut BytesMut::from(&upstream[..]), 64 * 1024, 200)
+                .unwrap_or_else(|e| panic!("round {round}: {e:?} in {upstream:?}"))
+                .unwrap_or_else(|| panic!("round {round}: a partial head {upstream:?}"));
+            assert_eq!(again.fields.get_str("host"), Some("up"), "round {round}");
+            assert_eq!(
+                again.fields.get_all("x-request-id").collect::<Vec<_>>(),
+                [b"proxy-id".as_slice()],
+                "round {round}"
+            );
             let mut framing = head.framing;
             let mut body = 0usize;
             loop {
@@ -1514,9 +1556,11 @@ mod tests {
         assert_eq!(head.version, Version::HTTP_11);
         assert_eq!(head.framing, BodyFraming::Length(5));
         assert!(head.keep_alive && head.expect_continue);
-        // `Connection` names a field, so it stays for the proxy to strip by; `Expect` goes.
-        assert!(head.headers.contains_key(header::CONNECTION));
-        assert!(!head.headers.contains_key(header::EXPECT));
+        // `Connection` names a field: both go at once (the fields are a map). `Expect` goes.
+        assert!(!head.fields.contains("connection"));
+        assert!(!head.fields.contains("x-hop"));
+        assert!(head.fields.contains("host"));
+        assert!(!head.fields.contains("expect"));
         assert_eq!(
             &buf[..],
             b"helloGET",
@@ -1535,7 +1579,7 @@ mod tests {
         let head = request("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n")
             .unwrap()
             .unwrap();
-        assert!(head.keep_alive && head.headers.is_empty());
+        assert!(head.keep_alive && head.fields.to_map().is_empty());
         let head = request("GET / HTTP/1.1\r\nConnection: close\r\n\r\n")
             .unwrap()
             .unwrap();
@@ -1550,8 +1594,8 @@ mod tests {
             !head.keep_alive,
             "both framings: the connection closes after it"
         );
-        assert!(!head.headers.contains_key(header::CONTENT_LENGTH));
-        assert!(!head.headers.contains_key(header::TRANSFER_ENCODING));
+        assert!(!head.fields.contains("content-length"));
+        assert!(!head.fields.contains("transfer-encoding"));
 
         assert!(
             request("GET / HTTP/1.1\r\nHost: reviews\r\n")

@@ -1,30 +1,12 @@
-//! Header work at the edges: the table's `Headers` view over hyper's map, hop-by-hop removal,
-//! forwarding headers, the route's and destination's header operations, and CORS.
+//! Header work at the edges: hop-by-hop removal, forwarding headers, the route's and
+//! destination's header operations, and CORS.
 
 use std::net::IpAddr;
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use mesh_table::{CorsView, HeaderOp, OriginMatch};
 
-/// The table's view of request headers, borrowing hyper's map (no copy per request). A
-/// repeated header gives its first value; a value that is not visible ASCII is absent.
-pub struct HeaderMapView<'h>(pub &'h HeaderMap);
-
-impl mesh_table::Headers for HeaderMapView<'_> {
-    fn get(&self, lowercase_name: &str) -> Option<&str> {
-        // A request has a handful of headers: comparing names is cheaper than parsing and
-        // hashing the name for a lookup. `iter` yields a name's first value first.
-        let value = if self.0.keys_len() <= 16 {
-            self.0
-                .iter()
-                .find(|(name, _)| name.as_str() == lowercase_name)
-                .map(|(_, value)| value)
-        } else {
-            self.0.get(lowercase_name)
-        };
-        value?.to_str().ok()
-    }
-}
+use crate::fields::RequestFields;
 
 /// Header names the request path looks up on every request, parsed once (a lookup by `&str`
 /// parses and validates the name each time).
@@ -37,7 +19,6 @@ pub mod names {
     pub const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
     pub const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
     pub const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
-    pub const TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
     pub const B3: HeaderName = HeaderName::from_static("b3");
     pub const X_B3_TRACEID: HeaderName = HeaderName::from_static("x-b3-traceid");
     pub const X_B3_SPANID: HeaderName = HeaderName::from_static("x-b3-spanid");
@@ -61,14 +42,14 @@ pub fn write_hex(out: &mut [u8], value: u128) {
 }
 
 /// A random version 4 UUID in Envoy's `x-request-id` form, from two random words.
-pub fn request_id(a: u64, b: u64) -> HeaderValue {
+pub fn request_id(a: u64, b: u64) -> [u8; 36] {
     let mut id = *b"00000000-0000-4000-8000-000000000000";
     write_hex(&mut id[0..8], u128::from(a >> 32));
     write_hex(&mut id[9..13], u128::from((a >> 16) & 0xffff));
     write_hex(&mut id[15..18], u128::from(a & 0xfff));
     write_hex(&mut id[19..23], u128::from(0x8000 | ((b >> 48) & 0x3fff)));
     write_hex(&mut id[24..36], u128::from(b & 0xffff_ffff_ffff));
-    HeaderValue::from_bytes(&id).unwrap_or(HeaderValue::from_static("invalid"))
+    id
 }
 
 fn is_hop_by_hop(name: &HeaderName) -> bool {
@@ -139,9 +120,7 @@ fn write_ipv4(out: &mut [u8; 15], ip: std::net::Ipv4Addr) -> usize {
 
 /// Appends the client to `x-forwarded-for`, sets `x-forwarded-proto` when absent, and adds an
 /// `x-request-id` when the client sent none.
-pub fn add_forwarding(headers: &mut HeaderMap, client_ip: IpAddr, scheme: &str, random: u64) {
-    // Room for these three and the trace context at once: one growth of the map, not two.
-    headers.reserve(4);
+pub fn add_forwarding(fields: &mut RequestFields, client_ip: IpAddr, scheme: &str, random: u64) {
     let mut v4 = [0u8; 15];
     let ip_text;
     let ip: &[u8] = match client_ip {
@@ -154,33 +133,25 @@ pub fn add_forwarding(headers: &mut HeaderMap, client_ip: IpAddr, scheme: &str, 
             ip_text.as_bytes()
         }
     };
-    let xff = match headers.get(names::X_FORWARDED_FOR) {
+    match fields.get("x-forwarded-for") {
         Some(existing) => {
             let mut joined = Vec::with_capacity(existing.len() + 2 + ip.len());
-            joined.extend_from_slice(existing.as_bytes());
+            joined.extend_from_slice(existing);
             joined.extend_from_slice(b", ");
             joined.extend_from_slice(ip);
-            HeaderValue::from_bytes(&joined)
+            fields.insert(names::X_FORWARDED_FOR, &joined);
         }
-        None => HeaderValue::from_bytes(ip),
-    };
-    if let Ok(value) = xff {
-        headers.insert(names::X_FORWARDED_FOR, value);
-    }
-    if !headers.contains_key(names::X_FORWARDED_PROTO) {
-        let value = match scheme {
-            "http" => Ok(HeaderValue::from_static("http")),
-            "https" => Ok(HeaderValue::from_static("https")),
-            other => HeaderValue::from_str(other),
-        };
-        if let Ok(value) = value {
-            headers.insert(names::X_FORWARDED_PROTO, value);
+        None => {
+            fields.insert(names::X_FORWARDED_FOR, ip);
         }
     }
-    if !headers.contains_key(names::X_REQUEST_ID) {
-        headers.insert(
+    if !fields.contains("x-forwarded-proto") {
+        fields.insert(names::X_FORWARDED_PROTO, scheme.as_bytes());
+    }
+    if !fields.contains("x-request-id") {
+        fields.insert(
             names::X_REQUEST_ID,
-            request_id(crate::rng::next_u64(), random),
+            &request_id(crate::rng::next_u64(), random),
         );
     }
 }
@@ -295,27 +266,6 @@ mod tests {
     }
 
     #[test]
-    fn the_table_sees_the_first_value_of_a_header_in_small_and_large_maps() {
-        use mesh_table::Headers as _;
-        for extra in [0, 40] {
-            let mut headers = HeaderMap::new();
-            for i in 0..extra {
-                headers.insert(
-                    HeaderName::from_bytes(format!("x-filler-{i}").as_bytes()).unwrap(),
-                    "f".parse().unwrap(),
-                );
-            }
-            headers.append("x-user", "first".parse().unwrap());
-            headers.append("x-user", "second".parse().unwrap());
-            headers.insert("x-binary", HeaderValue::from_bytes(b"\xff").unwrap());
-            let view = HeaderMapView(&headers);
-            assert_eq!(view.get("x-user"), Some("first"), "{extra} other headers");
-            assert_eq!(view.get("x-absent"), None, "{extra} other headers");
-            assert_eq!(view.get("x-binary"), None, "{extra} other headers");
-        }
-    }
-
-    #[test]
     fn a_lone_connection_header_goes_and_the_rest_stays() {
         for connection in ["keep-alive", "close", "Keep-Alive, , x-gone"] {
             let mut headers = HeaderMap::new();
@@ -341,16 +291,32 @@ mod tests {
 
     #[test]
     fn forwarding_headers_append_and_keep_a_request_id() {
-        let mut headers = HeaderMap::new();
-        headers.insert("x-forwarded-for", "10.0.0.1".parse().unwrap());
-        headers.insert("x-request-id", "abc".parse().unwrap());
-        add_forwarding(&mut headers, IpAddr::from([127, 0, 0, 1]), "http", 5);
-        assert_eq!(headers["x-forwarded-for"], "10.0.0.1, 127.0.0.1");
-        assert_eq!(headers["x-forwarded-proto"], "http");
-        assert_eq!(headers["x-request-id"], "abc");
-        let mut fresh = HeaderMap::new();
-        add_forwarding(&mut fresh, IpAddr::from([127, 0, 0, 1]), "http", 5);
-        assert_eq!(fresh["x-request-id"].len(), 36);
+        let client =
+            "GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 10.0.0.1\r\nX-Request-Id: abc\r\n\r\n";
+        let mut map = HeaderMap::new();
+        map.insert("x-forwarded-for", "10.0.0.1".parse().unwrap());
+        map.insert("x-request-id", "abc".parse().unwrap());
+        for mut fields in [
+            RequestFields::from(map),
+            crate::fields::tests::lines(client),
+        ] {
+            add_forwarding(&mut fields, IpAddr::from([127, 0, 0, 1]), "http", 5);
+            assert_eq!(
+                fields.get_str("x-forwarded-for"),
+                Some("10.0.0.1, 127.0.0.1")
+            );
+            assert_eq!(fields.get_str("x-forwarded-proto"), Some("http"));
+            assert_eq!(fields.get_str("x-request-id"), Some("abc"));
+            assert_eq!(fields.get_all("x-forwarded-for").count(), 1);
+        }
+        for mut fresh in [
+            RequestFields::default(),
+            crate::fields::tests::lines("GET / HTTP/1.1\r\nHost: a\r\n\r\n"),
+        ] {
+            add_forwarding(&mut fresh, IpAddr::from([127, 0, 0, 1]), "http", 5);
+            assert_eq!(fresh.get("x-request-id").map(<[u8]>::len), Some(36));
+            assert_eq!(fresh.get_str("x-forwarded-for"), Some("127.0.0.1"));
+        }
     }
 
     #[test]

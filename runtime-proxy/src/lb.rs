@@ -8,16 +8,16 @@
 use std::net::IpAddr;
 use std::sync::atomic::Ordering;
 
-use http::HeaderMap;
 use mesh_table::LoadBalancer;
 
+use crate::fields::RequestFields;
 use crate::rng;
 use crate::state::{ClusterState, EndpointState, now_ms};
 
 /// What a load balancer may look at.
 pub struct PickInput<'r> {
     pub random: u64,
-    pub headers: &'r HeaderMap,
+    pub headers: &'r RequestFields,
     pub client_ip: IpAddr,
     pub query: Option<&'r str>,
 }
@@ -82,14 +82,13 @@ fn hash_key(
 ) -> Option<u64> {
     if let Some(name) = header {
         let value = input.headers.get(name)?;
-        return Some(rng::hash_bytes(value.as_bytes()));
+        return Some(rng::hash_bytes(value));
     }
     if let Some(name) = cookie {
         let value = input
             .headers
-            .get_all(http::header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
+            .get_all("cookie")
+            .filter_map(|v| std::str::from_utf8(v).ok())
             .flat_map(|v| v.split(';'))
             .find_map(|pair| {
                 let (k, v) = pair.trim().split_once('=')?;
@@ -185,11 +184,12 @@ fn eject(cluster: &ClusterState, endpoint: &EndpointState, base_ms: u32, max_per
 
 #[cfg(test)]
 mod tests {
+    use http::HeaderMap;
     use mesh_table::OutlierDetection;
 
     use super::*;
 
-    fn input(headers: &HeaderMap, random: u64) -> PickInput<'_> {
+    fn input(headers: &RequestFields, random: u64) -> PickInput<'_> {
         PickInput {
             random,
             headers,
@@ -212,7 +212,7 @@ mod tests {
     #[test]
     fn round_robin_cycles_and_skips_ejected_endpoints() {
         let cluster = ClusterState::for_test(3, Some(outlier(1, 100)));
-        let headers = HeaderMap::new();
+        let headers = RequestFields::default();
         let picks: Vec<_> = (0..6)
             .map(|_| pick_endpoint(&cluster, LoadBalancer::RoundRobin, &input(&headers, 0)))
             .collect();
@@ -243,7 +243,11 @@ mod tests {
             "50% of two endpoints is one endpoint"
         );
         assert_eq!(
-            pick_endpoint(&cluster, LoadBalancer::Random, &input(&HeaderMap::new(), 7)),
+            pick_endpoint(
+                &cluster,
+                LoadBalancer::Random,
+                &input(&RequestFields::default(), 7)
+            ),
             Some(1)
         );
     }
@@ -256,7 +260,7 @@ mod tests {
             pick_endpoint(
                 &cluster,
                 LoadBalancer::RoundRobin,
-                &input(&HeaderMap::new(), 0)
+                &input(&RequestFields::default(), 0)
             ),
             None
         );
@@ -286,6 +290,7 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert("x-user", "alice".parse().unwrap());
         headers.insert("cookie", "a=b; session=xyz".parse().unwrap());
+        let headers = RequestFields::from(headers);
         for lb in [by_header, by_cookie, by_query] {
             let first = pick_endpoint(&cluster, lb, &input(&headers, 1));
             for random in 2..20 {
@@ -298,7 +303,7 @@ mod tests {
     fn least_request_prefers_the_idle_endpoint() {
         let cluster = ClusterState::for_test(2, None);
         cluster.endpoints[0].in_flight.store(10, Ordering::Relaxed);
-        let headers = HeaderMap::new();
+        let headers = RequestFields::default();
         // Random 1 and 0 in the two halves: the two choices are endpoints 1 and 0.
         let random = 1;
         assert_eq!(

@@ -9,6 +9,7 @@ mod accesslog;
 mod admin;
 mod downstream;
 mod error;
+mod fields;
 mod h1;
 mod headers;
 mod lb;

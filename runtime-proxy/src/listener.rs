@@ -166,7 +166,7 @@ pub async fn serve_listener<F, Fut>(
     grace: Duration,
     limits: Limits,
 ) where
-    F: Fn(Request<RequestBody>, SocketAddr) -> Fut + Clone + Send + Sync + 'static,
+    F: Fn(downstream::Request, SocketAddr) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Result<Reply, Infallible>> + Send + 'static,
 {
     let h2 = limits.http2();
@@ -264,7 +264,7 @@ impl Connection<'_> {
         h2: &http2::Builder<TokioExecutor>,
         rung: &mut oneshot::Receiver<()>,
     ) where
-        F: Fn(Request<RequestBody>, SocketAddr) -> Fut + Clone + Send + Sync + 'static,
+        F: Fn(downstream::Request, SocketAddr) -> Fut + Clone + Send + Sync + 'static,
         Fut: Future<Output = Result<Reply, Infallible>> + Send + 'static,
     {
         let Connection {
@@ -326,7 +326,7 @@ impl Connection<'_> {
         let seen = activity.clone();
         let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
             seen.requested.store(true, Ordering::Relaxed);
-            let reply = service(req.map(RequestBody::Hyper), peer);
+            let reply = service(req.map(RequestBody::Hyper).into(), peer);
             async move { reply.await.map(Reply::into_response) }
         });
         let mut http2 = pin!(h2.serve_connection(io, svc));

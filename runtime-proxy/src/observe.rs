@@ -15,8 +15,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use http::header::{self, HeaderValue};
-use http::{Request, Response, Uri};
+use http::{Response, Uri};
 use http_body_util::BodyExt;
 use hyper::body::{Body as _, Frame, SizeHint};
 use mesh_table::{ClusterId, RouteId};
@@ -24,7 +23,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::accesslog::{AccessLog, AccessLogTarget, Entry};
-use crate::downstream::RequestBody;
+use crate::downstream::{Request, RequestBody};
+use crate::fields::RequestFields;
 use crate::headers::names;
 use crate::metrics::{ConnectionCounters, Metrics, ProcessLabels, RequestLabels, Sample};
 use crate::proxy::{Body, BodyError, Reply};
@@ -213,23 +213,21 @@ enum LogField {
 }
 
 impl LogFields {
-    fn capture(req: &Request<RequestBody>, peer: SocketAddr) -> LogFields {
-        LogFields::capture_parts(req.uri(), req.headers(), peer)
+    fn capture(req: &Request, peer: SocketAddr) -> LogFields {
+        LogFields::capture_parts(&req.uri, &req.fields, peer)
     }
 
-    fn capture_parts(uri: &Uri, headers: &http::HeaderMap, peer: SocketAddr) -> LogFields {
+    fn capture_parts(uri: &Uri, headers: &RequestFields, peer: SocketAddr) -> LogFields {
         let authority = uri
             .authority()
             .map(|a| a.as_str().as_bytes())
-            .or_else(|| headers.get(header::HOST).map(HeaderValue::as_bytes));
+            .or_else(|| headers.get("host"));
         let fields: [Option<&[u8]>; 5] = [
             uri.path_and_query().map(|p| p.as_str().as_bytes()),
             authority,
-            headers.get(header::USER_AGENT).map(HeaderValue::as_bytes),
-            headers
-                .get(names::X_FORWARDED_FOR)
-                .map(HeaderValue::as_bytes),
-            headers.get(names::X_REQUEST_ID).map(HeaderValue::as_bytes),
+            headers.get("user-agent"),
+            headers.get("x-forwarded-for"),
+            headers.get("x-request-id"),
         ];
         let len = fields.iter().flatten().map(|f| f.len()).sum();
         let mut text = String::with_capacity(len);
@@ -325,7 +323,7 @@ impl RequestFacts {
             upstream_time: None,
             bytes_received: 0,
             request_body_counter: None,
-            trace: TraceContext::start(&http::HeaderMap::new(), Sampler::from_percent(0.0)),
+            trace: TraceContext::start(&RequestFields::default(), Sampler::from_percent(0.0)),
             trace_state: None,
             log: None,
         }
@@ -436,44 +434,36 @@ impl Observer {
     pub fn begin(
         &self,
         loaded: Arc<Loaded>,
-        req: &mut Request<RequestBody>,
+        req: &mut Request,
         peer: SocketAddr,
     ) -> Box<RequestFacts> {
         let started = Instant::now();
         let start_wall = SystemTime::now();
-        let headers = req.headers_mut();
-        // Room for what the proxy adds (request id, forwarding, trace context) at once.
-        headers.reserve(5);
-        if !headers.contains_key(names::X_REQUEST_ID) {
+        let headers = &mut req.fields;
+        if !headers.contains("x-request-id") {
             headers.insert(
                 names::X_REQUEST_ID,
-                crate::headers::request_id(rng::next_u64(), rng::next_u64()),
+                &crate::headers::request_id(rng::next_u64(), rng::next_u64()),
             );
         }
         let trace = TraceContext::start(headers, self.sampler);
         let exporting = self.spans.is_some() && trace.sampled;
-        let protocol = match headers.get(header::CONTENT_TYPE) {
-            Some(v) if v.as_bytes().starts_with(b"application/grpc") => Protocol::Grpc,
+        let protocol = match headers.get("content-type") {
+            Some(v) if v.starts_with(b"application/grpc") => Protocol::Grpc,
             _ => Protocol::Http,
         };
         let detailed = self.access_log.is_some() || exporting;
         let log = detailed.then(|| LogFields::capture(req, peer));
         let trace_state = exporting
-            .then(|| {
-                req.headers()
-                    .get(names::TRACESTATE)?
-                    .to_str()
-                    .ok()
-                    .map(str::to_owned)
-            })
+            .then(|| req.fields.get_str("tracestate").map(str::to_owned))
             .flatten();
         if let Some(metrics) = &self.metrics {
             metrics.request_started();
         }
         Box::new(RequestFacts {
             loaded,
-            method: req.method().clone(),
-            version: req.version(),
+            method: req.method.clone(),
+            version: req.version,
             protocol,
             route: None,
             cluster: None,
@@ -755,6 +745,8 @@ pub fn count_request_body(body: RequestBody, facts: &mut RequestFacts) -> Body {
 
 #[cfg(test)]
 mod tests {
+    use http::header::HeaderValue;
+
     use super::*;
 
     #[test]
@@ -771,7 +763,7 @@ mod tests {
 
     #[test]
     fn log_fields_keep_present_and_absent_fields_apart() {
-        let mut req = Request::builder()
+        let mut req = http::Request::builder()
             .uri("/a/b?c=d")
             .header("host", "reviews:9080")
             .header("x-request-id", "id-1")
@@ -782,7 +774,8 @@ mod tests {
             HeaderValue::from_bytes(b"agent \xff").unwrap(),
         );
         let peer = SocketAddr::from(([127, 0, 0, 1], 5));
-        let fields = LogFields::capture_parts(req.uri(), req.headers(), peer);
+        let (parts, ()) = req.into_parts();
+        let fields = LogFields::capture_parts(&parts.uri, &parts.headers.into(), peer);
         assert_eq!(fields.path(), Some("/a/b?c=d"));
         assert_eq!(fields.authority(), Some("reviews:9080"));
         assert_eq!(fields.user_agent(), Some("agent \u{fffd}"));
@@ -794,7 +787,7 @@ mod tests {
     fn request_ids_are_uuid_v4() {
         let new_id = || crate::headers::request_id(rng::next_u64(), rng::next_u64());
         let id = new_id();
-        let id = id.to_str().unwrap();
+        let id = std::str::from_utf8(&id).unwrap();
         assert_eq!(id.len(), 36);
         assert_eq!(id.as_bytes()[14], b'4');
         assert!(matches!(id.as_bytes()[19], b'8' | b'9' | b'a' | b'b'));
@@ -805,11 +798,11 @@ mod tests {
                 assert!(b.is_ascii_hexdigit() && !b.is_ascii_uppercase(), "{id}");
             }
         }
-        assert_ne!(id, new_id().to_str().unwrap());
+        assert_ne!(id.as_bytes(), new_id());
         // Every digit comes from the random words, in order.
         let fixed = crate::headers::request_id(0x0123_4567_89ab_cdef, 0xfedc_ba98_7654_3210);
         assert_eq!(
-            fixed.to_str().unwrap(),
+            std::str::from_utf8(&fixed).unwrap(),
             "01234567-89ab-4def-bedc-ba9876543210"
         );
     }

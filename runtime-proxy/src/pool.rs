@@ -38,6 +38,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
+use crate::fields::RequestFields;
 use crate::h1::{self, BodyFraming, Decoded, RequestFraming};
 use crate::metrics::ConnectionCounters;
 use crate::proxy::{Body, BodyError};
@@ -295,7 +296,7 @@ impl Pool {
         Pool { shared }
     }
 
-    /// Sends `request` (origin-form URI, `Host` set) to `authority` and returns the response
+    /// Sends `request` (origin-form URI; `Host`, when it has none, is `authority`) to `authority` and returns the response
     /// head; the body returns the connection to the pool when it ends.
     pub async fn send(
         &self,
@@ -305,15 +306,10 @@ impl Pool {
         let (parts, body) = request.into_parts();
         let framing = RequestFraming::of(&body);
         let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        let fields = RequestFields::from(parts.headers);
+        let host = fields.get_str("host").unwrap_or(authority);
         let mut head = Vec::with_capacity(512);
-        h1::encode_request_head(
-            &mut head,
-            &parts.method,
-            path,
-            &parts.headers,
-            framing,
-            authority,
-        );
+        h1::encode_request_head(&mut head, &parts.method, path, &fields, framing, host);
         let outgoing = Outgoing {
             method: &parts.method,
             head: &head,

@@ -8,15 +8,15 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
-use http::request::Parts;
-use http::{Method, Request, Response, StatusCode};
+use http::{Method, Response, StatusCode, Uri};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 use mesh_table::{Abort, ActionDecision, Decision, RedirectView, RequestView, RouteDecision};
 
-use crate::downstream::RequestBody;
+use crate::downstream::Request;
+use crate::fields::RequestFields;
 use crate::h1::RawFields;
-use crate::headers::{self, HeaderMapView};
+use crate::headers;
 use crate::observe::{self, Flags, Observer, RequestFacts};
 use crate::pool::Pool;
 use crate::rng;
@@ -41,7 +41,7 @@ pub struct Proxy {
 /// response body has been sent).
 pub async fn handle(
     proxy: Arc<Proxy>,
-    mut req: Request<RequestBody>,
+    mut req: Request,
     peer: SocketAddr,
 ) -> Result<Reply, Infallible> {
     // The request keeps this Arc (table and cluster state) to the end, whatever reloads do.
@@ -103,15 +103,11 @@ pub fn full(bytes: Bytes) -> Body {
 
 /// The authority the request is for: absolute-form and HTTP/2 carry it in the URI, origin-form
 /// HTTP/1.1 in `Host`.
-fn authority_of(parts: &Parts) -> Option<String> {
-    if let Some(authority) = parts.uri.authority() {
+fn authority_of(uri: &Uri, fields: &RequestFields) -> Option<String> {
+    if let Some(authority) = uri.authority() {
         return Some(authority.as_str().to_owned());
     }
-    parts
-        .headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
+    fields.get_str("host").map(str::to_owned)
 }
 
 /// `host:port` -> (`host`, port); brackets stay on IPv6 literals.
@@ -130,26 +126,32 @@ pub fn split_host_port(authority: &str) -> (&str, Option<u16>) {
 async fn route(
     proxy: &Proxy,
     loaded: &Loaded,
-    req: Request<RequestBody>,
+    req: Request,
     peer: SocketAddr,
     facts: &mut RequestFacts,
 ) -> Reply {
-    let (parts, body) = req.into_parts();
-    let Some(authority) = authority_of(&parts) else {
+    let Request {
+        method,
+        uri,
+        fields,
+        body,
+        ..
+    } = req;
+    let authority = authority_of(&uri, &fields);
+    let Some(authority) = authority.as_deref() else {
         facts.flags.set(Flags::NR);
         return local_reply(400, "downstream error: the request has no authority\n");
     };
     let random = rng::next_u64();
     let decision = {
-        let headers = HeaderMapView(&parts.headers);
         let view = RequestView {
-            authority: &authority,
-            port: split_host_port(&authority).1,
-            method: parts.method.as_str(),
-            path: parts.uri.path(),
-            query: parts.uri.query(),
-            scheme: parts.uri.scheme_str().unwrap_or("http"),
-            headers: &headers,
+            authority,
+            port: split_host_port(authority).1,
+            method: method.as_str(),
+            path: uri.path(),
+            query: uri.query(),
+            scheme: uri.scheme_str().unwrap_or("http"),
+            headers: &fields,
         };
         loaded.table.decide(&view, random)
     };
@@ -162,17 +164,13 @@ async fn route(
     };
     facts.route = Some(decision.route.id());
 
-    let origin = parts
-        .headers
-        .get(header::ORIGIN)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
     let cors = decision.route.cors();
+    let origin = cors
+        .and_then(|_| fields.get_str("origin"))
+        .map(str::to_owned);
     if let (Some(cors), Some(origin)) = (cors, origin.as_deref())
-        && parts.method == Method::OPTIONS
-        && parts
-            .headers
-            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+        && method == Method::OPTIONS
+        && fields.contains("access-control-request-method")
     {
         let mut response = local_response(200, "");
         if headers::origin_allowed(&cors, origin) {
@@ -190,9 +188,7 @@ async fn route(
     }
 
     let mut response = match decision.action {
-        ActionDecision::Redirect(redirect_view) => {
-            redirect(&redirect_view, &authority, &parts).into()
-        }
+        ActionDecision::Redirect(redirect_view) => redirect(&redirect_view, authority, &uri).into(),
         ActionDecision::DirectResponse { status, body } => {
             local_reply(status, Bytes::copy_from_slice(body))
         }
@@ -205,8 +201,10 @@ async fn route(
                 decision: &decision,
                 destination,
                 cluster,
-                authority: &authority,
-                parts,
+                authority,
+                method,
+                uri,
+                fields,
                 peer,
                 random,
             };
@@ -250,10 +248,10 @@ async fn fault(decision: &RouteDecision<'_>, facts: &mut RequestFacts) -> Option
 }
 
 /// The redirect action: `Location` from the request with the configured parts replaced.
-fn redirect(redirect_view: &RedirectView<'_>, authority: &str, parts: &Parts) -> Response<Body> {
+fn redirect(redirect_view: &RedirectView<'_>, authority: &str, uri: &Uri) -> Response<Body> {
     let scheme = redirect_view
         .scheme
-        .unwrap_or_else(|| parts.uri.scheme_str().unwrap_or("http"));
+        .unwrap_or_else(|| uri.scheme_str().unwrap_or("http"));
     let (request_host, request_port) = split_host_port(authority);
     let host = redirect_view.authority.unwrap_or(request_host);
     // Istio derivePort FROM_REQUEST_PORT keeps the request's port; without it, a rewritten
@@ -267,7 +265,7 @@ fn redirect(redirect_view: &RedirectView<'_>, authority: &str, parts: &Parts) ->
     );
     let path = redirect_view
         .uri
-        .unwrap_or_else(|| parts.uri.path_and_query().map_or("/", |p| p.as_str()));
+        .unwrap_or_else(|| uri.path_and_query().map_or("/", |p| p.as_str()));
     let location = match port {
         Some(port) => format!("{scheme}://{host}:{port}{path}"),
         None => format!("{scheme}://{host}{path}"),

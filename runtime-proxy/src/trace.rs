@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{HeaderMap, HeaderName, HeaderValue};
+use http::header::HeaderName;
 use http::{Request, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
@@ -21,6 +21,7 @@ use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
 
+use crate::fields::RequestFields;
 use crate::headers::{names, write_hex};
 use crate::rng;
 
@@ -79,8 +80,8 @@ impl Sampler {
     }
 }
 
-fn header(headers: &HeaderMap, name: HeaderName) -> Option<&str> {
-    headers.get(name)?.to_str().ok().map(str::trim)
+fn header<'f>(fields: &'f RequestFields, name: &HeaderName) -> Option<&'f str> {
+    fields.get_str(name.as_str()).map(str::trim)
 }
 
 fn hex_u64(s: &str) -> Option<u64> {
@@ -165,15 +166,15 @@ fn parse_b3_single(value: &str) -> Option<Incoming> {
 }
 
 /// B3 multi headers: `X-B3-TraceId`, `X-B3-SpanId`, `X-B3-Sampled`, `X-B3-Flags`.
-fn parse_b3_multi(headers: &HeaderMap) -> Option<Incoming> {
-    let trace = header(headers, names::X_B3_TRACEID);
-    let span = header(headers, names::X_B3_SPANID);
-    let sampled = match header(headers, names::X_B3_SAMPLED) {
+fn parse_b3_multi(headers: &RequestFields) -> Option<Incoming> {
+    let trace = header(headers, &names::X_B3_TRACEID);
+    let span = header(headers, &names::X_B3_SPANID);
+    let sampled = match header(headers, &names::X_B3_SAMPLED) {
         Some("1") | Some("true") => Some(true),
         Some("0") | Some("false") => Some(false),
         _ => None,
     };
-    let debug = header(headers, names::X_B3_FLAGS) == Some("1");
+    let debug = header(headers, &names::X_B3_FLAGS) == Some("1");
     let sampled = if debug { Some(true) } else { sampled };
     let ids = match (trace, span) {
         (Some(trace), Some(span)) => {
@@ -201,7 +202,7 @@ impl TraceContext {
     /// The proxy's span for a request with these headers. The first valid context wins, in
     /// the order `traceparent`, `b3`, `X-B3-*`; a sampling decision that came in is kept,
     /// otherwise `sampler` decides.
-    pub fn start(headers: &HeaderMap, sampler: Sampler) -> TraceContext {
+    pub fn start(headers: &RequestFields, sampler: Sampler) -> TraceContext {
         let mut formats = Formats::default();
         let mut chosen: Option<Incoming> = None;
         let mut take = |incoming: Option<Incoming>, format: Formats| {
@@ -222,17 +223,20 @@ impl TraceContext {
         };
         // Most requests carry no trace headers: one pass over the names (a few string
         // compares) rather than six hash lookups.
-        let traced = headers.keys().any(|name| {
-            let name = name.as_str();
-            name == "traceparent" || name == "b3" || name.starts_with("x-b3-")
+        let traced = headers.any_name(|name| {
+            name.eq_ignore_ascii_case(b"traceparent")
+                || name.eq_ignore_ascii_case(b"b3")
+                || name
+                    .get(..5)
+                    .is_some_and(|p| p.eq_ignore_ascii_case(b"x-b3-"))
         });
         if traced {
             take(
-                header(headers, names::TRACEPARENT).and_then(parse_traceparent),
+                header(headers, &names::TRACEPARENT).and_then(parse_traceparent),
                 Formats::W3C,
             );
             take(
-                header(headers, names::B3).and_then(parse_b3_single),
+                header(headers, &names::B3).and_then(parse_b3_single),
                 Formats::B3_SINGLE,
             );
             take(parse_b3_multi(headers), Formats::B3_MULTI);
@@ -276,16 +280,14 @@ impl TraceContext {
 
     /// Sets the upstream request's trace headers: `traceparent` always, `b3` and `X-B3-*`
     /// when the request came with them; the parent in each is the proxy's span.
-    pub fn inject(&self, headers: &mut HeaderMap) {
+    pub fn inject(&self, headers: &mut RequestFields) {
         let mut traceparent = *b"00-00000000000000000000000000000000-0000000000000000-00";
         write_hex(&mut traceparent[3..35], self.trace_id);
         write_hex(&mut traceparent[36..52], u128::from(self.span_id));
         if self.sampled {
             traceparent[54] = b'1';
         }
-        if let Ok(value) = HeaderValue::from_bytes(&traceparent) {
-            headers.insert(names::TRACEPARENT, value);
-        }
+        headers.insert(names::TRACEPARENT, &traceparent);
         let sampled = if self.sampled { "1" } else { "0" };
         if self.formats.contains(Formats::B3_SINGLE) {
             let mut b3 = format!("{}-{:016x}-{sampled}", self.b3_trace_id(), self.span_id);
@@ -303,19 +305,15 @@ impl TraceContext {
             );
             match self.parent_span_id {
                 Some(parent) => put(headers, names::X_B3_PARENTSPANID, &format!("{parent:016x}")),
-                None => {
-                    headers.remove(names::X_B3_PARENTSPANID);
-                }
+                None => headers.remove(names::X_B3_PARENTSPANID),
             }
             put(headers, names::X_B3_SAMPLED, sampled);
         }
     }
 }
 
-fn put(headers: &mut HeaderMap, name: HeaderName, value: &str) {
-    if let Ok(value) = HeaderValue::from_str(value) {
-        headers.insert(name, value);
-    }
+fn put(headers: &mut RequestFields, name: HeaderName, value: &str) {
+    headers.insert(name, value.as_bytes());
 }
 
 /// An attribute value of a finished span.
@@ -542,12 +540,12 @@ pub fn otlp_json(service_name: &str, spans: &[SpanRecord]) -> Vec<u8> {
 mod tests {
     use super::*;
 
-    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
-        let mut map = HeaderMap::new();
+    fn headers(pairs: &[(&'static str, &str)]) -> RequestFields {
+        let mut map = http::HeaderMap::new();
         for (name, value) in pairs {
-            map.insert(*name, HeaderValue::from_str(value).unwrap());
+            map.insert(*name, http::HeaderValue::from_str(value).unwrap());
         }
-        map
+        map.into()
     }
 
     const TP: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
@@ -562,14 +560,14 @@ mod tests {
         let mut out = headers(&[("traceparent", TP), ("tracestate", "congo=t61rcWkgMzE")]);
         ctx.inject(&mut out);
         assert_eq!(
-            out["traceparent"],
+            out.get_str("traceparent").unwrap(),
             format!(
                 "00-4bf92f3577b34da6a3ce929d0e0e4736-{:016x}-01",
                 ctx.span_id
             )
         );
-        assert_eq!(out["tracestate"], "congo=t61rcWkgMzE");
-        assert!(!out.contains_key("b3") && !out.contains_key("x-b3-traceid"));
+        assert_eq!(out.get_str("tracestate"), Some("congo=t61rcWkgMzE"));
+        assert!(!out.contains("b3") && !out.contains("x-b3-traceid"));
     }
 
     #[test]
@@ -612,38 +610,53 @@ mod tests {
         assert_eq!(ctx.trace_id_hex(), "80f198ee56343ba864fe8b2a57d3eff7");
         assert_eq!(ctx.parent_span_id, Some(0xe457_b5a2_e4d8_6bd1));
         assert!(ctx.sampled);
-        let mut out = HeaderMap::new();
+        let mut out = RequestFields::default();
         ctx.inject(&mut out);
         assert_eq!(
-            out["b3"],
+            out.get_str("b3").unwrap(),
             format!(
                 "80f198ee56343ba864fe8b2a57d3eff7-{:016x}-1-e457b5a2e4d86bd1",
                 ctx.span_id
             )
         );
-        assert!(out.contains_key("traceparent"));
+        assert!(out.contains("traceparent"));
 
-        let multi = headers(&[
-            ("x-b3-traceid", "a3ce929d0e0e4736"),
-            ("x-b3-spanid", "00f067aa0ba902b7"),
-            ("x-b3-parentspanid", "1111111111111111"),
-            ("x-b3-sampled", "0"),
-        ]);
-        let ctx = TraceContext::start(&multi, Sampler::from_percent(100.0));
-        assert!(ctx.short_trace_id && !ctx.sampled);
-        let mut out = multi.clone();
-        ctx.inject(&mut out);
-        assert_eq!(out["x-b3-traceid"], "a3ce929d0e0e4736");
-        assert_eq!(out["x-b3-spanid"], format!("{:016x}", ctx.span_id));
-        assert_eq!(out["x-b3-parentspanid"], "00f067aa0ba902b7");
-        assert_eq!(out["x-b3-sampled"], "0");
-        assert_eq!(
-            out["traceparent"],
-            format!(
-                "00-0000000000000000a3ce929d0e0e4736-{:016x}-00",
-                ctx.span_id
+        // As a map (HTTP/2) and as the lines of an HTTP/1.1 head, names in any case.
+        let multi = || {
+            headers(&[
+                ("x-b3-traceid", "a3ce929d0e0e4736"),
+                ("x-b3-spanid", "00f067aa0ba902b7"),
+                ("x-b3-parentspanid", "1111111111111111"),
+                ("x-b3-sampled", "0"),
+            ])
+        };
+        let lines = || {
+            crate::fields::tests::lines(
+                "GET / HTTP/1.1\r\nHost: a\r\nX-B3-TraceId: a3ce929d0e0e4736\r\n\
+                 X-B3-SpanId: 00f067aa0ba902b7\r\nX-B3-ParentSpanId: 1111111111111111\r\n\
+                 X-B3-Sampled: 0\r\n\r\n",
             )
-        );
+        };
+        for (incoming, mut out) in [(multi(), multi()), (lines(), lines())] {
+            let ctx = TraceContext::start(&incoming, Sampler::from_percent(100.0));
+            assert!(ctx.short_trace_id && !ctx.sampled);
+            ctx.inject(&mut out);
+            assert_eq!(out.get_str("x-b3-traceid"), Some("a3ce929d0e0e4736"));
+            assert_eq!(
+                out.get_str("x-b3-spanid").unwrap(),
+                format!("{:016x}", ctx.span_id)
+            );
+            assert_eq!(out.get_str("x-b3-parentspanid"), Some("00f067aa0ba902b7"));
+            assert_eq!(out.get_all("x-b3-parentspanid").count(), 1);
+            assert_eq!(out.get_str("x-b3-sampled"), Some("0"));
+            assert_eq!(
+                out.get_str("traceparent").unwrap(),
+                format!(
+                    "00-0000000000000000a3ce929d0e0e4736-{:016x}-00",
+                    ctx.span_id
+                )
+            );
+        }
     }
 
     #[test]
@@ -657,16 +670,16 @@ mod tests {
 
     #[test]
     fn no_context_means_a_new_trace_sampled_by_rate() {
-        let none = HeaderMap::new();
+        let none = RequestFields::default();
         let a = TraceContext::start(&none, Sampler::from_percent(100.0));
         let b = TraceContext::start(&none, Sampler::from_percent(0.0));
         assert!(a.sampled && !b.sampled);
         assert_ne!(a.trace_id, b.trace_id);
         assert_eq!(a.parent_span_id, None);
-        let mut out = HeaderMap::new();
+        let mut out = RequestFields::default();
         a.inject(&mut out);
         assert_eq!(
-            out.len(),
+            out.to_map().len(),
             1,
             "only traceparent for a trace the proxy started"
         );

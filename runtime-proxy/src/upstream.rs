@@ -11,9 +11,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
-use http::request::Parts;
 use http::uri::{InvalidUri, PathAndQuery};
-use http::{Request, Response, Uri};
+use http::{Method, Request, Response, Uri};
 use http_body_util::{BodyExt, Empty, Limited};
 use hyper::body::Body as _;
 use mesh_table::{ClusterView, DestinationView, RouteDecision, RouteView};
@@ -21,6 +20,7 @@ use tokio::time::Instant;
 
 use crate::downstream;
 use crate::error::{ErrorKind, ProxyError, retriable_status};
+use crate::fields::RequestFields;
 use crate::h1::{self, RequestFraming};
 use crate::headers;
 use crate::lb::{self, PickInput, TryOutcome};
@@ -44,7 +44,9 @@ pub struct Forward<'a, 't> {
     pub destination: DestinationView<'t>,
     pub cluster: ClusterView<'t>,
     pub authority: &'a str,
-    pub parts: Parts,
+    pub method: Method,
+    pub uri: Uri,
+    pub fields: RequestFields,
     pub peer: std::net::SocketAddr,
     pub random: u64,
 }
@@ -139,7 +141,9 @@ pub async fn forward(
         destination,
         cluster,
         authority,
-        mut parts,
+        method,
+        uri,
+        mut fields,
         peer,
         random,
     } = request;
@@ -153,20 +157,23 @@ pub async fn forward(
         .filter(|&ms| ms > 0)
         .map(|ms| started + Duration::from_millis(u64::from(ms)));
 
-    let scheme = parts.uri.scheme_str().unwrap_or("http").to_owned();
-    headers::strip_hop_by_hop(&mut parts.headers);
-    headers::add_forwarding(&mut parts.headers, peer.ip(), &scheme, random);
-    facts.trace.inject(&mut parts.headers);
-    headers::apply_ops(&mut parts.headers, route.request_headers());
-    headers::apply_ops(&mut parts.headers, destination.request_headers());
+    let scheme = uri.scheme_str().unwrap_or("http");
+    fields.strip_hop_by_hop();
+    headers::add_forwarding(&mut fields, peer.ip(), scheme, random);
+    facts.trace.inject(&mut fields);
+    let (route_ops, destination_ops) = (route.request_headers(), destination.request_headers());
+    if route_ops.len() + destination_ops.len() > 0 {
+        // Operations act on a header map; the client's lines are parsed into one for them.
+        let map = fields.map_mut();
+        headers::apply_ops(map, route_ops);
+        headers::apply_ops(map, destination_ops);
+    }
+    // `Host` is written from this, whatever the fields say.
     let upstream_authority = route
         .rewrite()
         .and_then(|r| r.authority)
         .unwrap_or(authority);
-    if let Ok(value) = HeaderValue::from_str(upstream_authority) {
-        parts.headers.insert(header::HOST, value);
-    }
-    let path_and_query = match rewritten_path(&route, &parts.uri) {
+    let path_and_query = match rewritten_path(&route, &uri) {
         Ok(path_and_query) => path_and_query,
         Err(e) => {
             facts.flags.set(Flags::UR);
@@ -180,7 +187,7 @@ pub async fn forward(
             proxy,
             loaded,
             mirror.cluster,
-            &parts,
+            (&method, &uri, &fields),
             upstream_authority,
             &path_and_query,
             random,
@@ -243,18 +250,18 @@ pub async fn forward(
         .unwrap_or(DEFAULT_BACKOFF_MS);
     let lb = cluster.load_balancer();
     // The head is encoded once; every try sends the same bytes.
-    let mut head = Vec::with_capacity(256 + 48 * parts.headers.len());
+    let mut head = Vec::with_capacity(256 + fields.wire_len());
     let framing = request_body.framing();
     h1::encode_request_head(
         &mut head,
-        &parts.method,
+        &method,
         path_and_query.as_str(),
-        &parts.headers,
+        &fields,
         framing,
         upstream_authority,
     );
     let outgoing = Outgoing {
-        method: &parts.method,
+        method: &method,
         head: &head,
         framing,
     };
@@ -265,9 +272,9 @@ pub async fn forward(
         facts.attempts = attempt;
         let pick_input = PickInput {
             random,
-            headers: &parts.headers,
+            headers: &fields,
             client_ip: peer.ip(),
-            query: parts.uri.query(),
+            query: uri.query(),
         };
         let Some(endpoint_idx) = lb::pick_endpoint(state, lb, &pick_input) else {
             facts.flags.set(Flags::UH);
@@ -463,7 +470,7 @@ fn spawn_mirror(
     proxy: &Proxy,
     loaded: &Loaded,
     cluster: ClusterView<'_>,
-    parts: &Parts,
+    (method, uri, fields): (&Method, &Uri, &RequestFields),
     authority: &str,
     path_and_query: &PathAndQuery,
     random: u64,
@@ -473,25 +480,25 @@ fn spawn_mirror(
     };
     let input = PickInput {
         random,
-        headers: &parts.headers,
+        headers: fields,
         client_ip: std::net::IpAddr::from([127, 0, 0, 1]),
-        query: parts.uri.query(),
+        query: uri.query(),
     };
     let Some(endpoint) = lb::pick_endpoint(state, cluster.load_balancer(), &input)
         .and_then(|i| state.endpoints.get(i))
     else {
         return;
     };
-    let uri = Uri::from(path_and_query.clone());
+    let mirror_uri = Uri::from(path_and_query.clone());
     let (host, port) = crate::proxy::split_host_port(authority);
     let shadow = match port {
         Some(port) => format!("{host}-shadow:{port}"),
         None => format!("{host}-shadow"),
     };
     let mut request = Request::new(Empty::new().map_err(|never| match never {}).boxed());
-    *request.method_mut() = parts.method.clone();
-    *request.uri_mut() = uri;
-    *request.headers_mut() = parts.headers.clone();
+    *request.method_mut() = method.clone();
+    *request.uri_mut() = mirror_uri;
+    *request.headers_mut() = fields.to_map();
     request.headers_mut().remove(header::CONTENT_LENGTH);
     if let Ok(value) = HeaderValue::from_str(&shadow) {
         request.headers_mut().insert(header::HOST, value);

@@ -1,0 +1,602 @@
+//! A request's header fields on their way through the proxy.
+//!
+//! An HTTP/1.1 client's fields stay as lines in its head, shared without a copy: no header map
+//! is built for them. The fields the proxy sets (forwarding, request id, trace context) are
+//! kept beside the lines, and each hides the client's fields of the same name. The upstream
+//! gets the lines that pass, copied as they arrived, then the proxy's fields.
+//!
+//! A header map is built only when something needs one: a request header operation, a
+//! mirror, or a `Connection` that names fields to remove. An HTTP/2 client's fields come in a
+//! map already.
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+
+/// The request's fields: lines of an HTTP/1.1 head, or a header map.
+#[derive(Debug)]
+pub struct RequestFields(Repr);
+
+#[derive(Debug)]
+enum Repr {
+    Map(HeaderMap),
+    Lines(Lines),
+}
+
+/// Field lines of one request head, with the fields the proxy set.
+#[derive(Debug)]
+pub struct Lines {
+    /// The whole head; every line below lies in it and ends in CRLF.
+    head: Bytes,
+    lines: Vec<Line>,
+    /// Set by the proxy, in order: each replaces or removes the client's fields of its name.
+    set: Vec<Set>,
+    /// The values of `set`, one after another.
+    values: Vec<u8>,
+}
+
+/// A field the proxy set on a request given as lines.
+#[derive(Debug)]
+struct Set {
+    tag: u32,
+    name: HeaderName,
+    /// Where its value lies in `values`; `None` when the field was removed.
+    value: Option<(u32, u32)>,
+}
+
+/// A name's length and its first and last bytes in lower case: names that differ almost
+/// always differ here, so a lookup compares whole names only once this matches.
+pub fn name_tag(name: &[u8]) -> u32 {
+    match (name.first(), name.last()) {
+        (Some(first), Some(last)) => {
+            ((name.len() as u32) << 16)
+                | (u32::from(first.to_ascii_lowercase()) << 8)
+                | u32::from(last.to_ascii_lowercase())
+        }
+        _ => 0,
+    }
+}
+
+/// Whether `value` may go on the wire as a field value (what `HeaderValue` accepts).
+fn valid_value(value: &[u8]) -> bool {
+    value
+        .iter()
+        .all(|&b| b == b'\t' || (0x20..0x7f).contains(&b) || b >= 0x80)
+}
+
+/// One field line: offsets into the head.
+#[derive(Clone, Copy, Debug)]
+pub struct Line {
+    pub name: (u32, u32),
+    pub value: (u32, u32),
+    /// Where the line ends, after its CRLF.
+    pub end: u32,
+    /// The name's [`name_tag`].
+    pub tag: u32,
+    /// Passed on upstream as it is. `Host`, `Content-Length` and the hop-by-hop fields are
+    /// not: the proxy writes the first two itself.
+    pub passes: bool,
+}
+
+impl Lines {
+    /// The lines of `head`, as the parser found them.
+    pub fn new(head: Bytes, lines: Vec<Line>) -> Lines {
+        Lines {
+            head,
+            lines,
+            set: Vec::new(),
+            values: Vec::new(),
+        }
+    }
+
+    /// Whether every line ends in CRLF: only then are they passed on as they are (a bare LF
+    /// is not sent on).
+    pub fn ends_in_crlf(&self) -> bool {
+        self.lines.iter().all(|line| {
+            let end = line.end as usize;
+            end >= 2 && self.head.get(end - 2..end) == Some(b"\r\n".as_slice())
+        })
+    }
+
+    fn bytes(&self, (start, end): (u32, u32)) -> &[u8] {
+        &self.head[start as usize..end as usize]
+    }
+
+    /// What the proxy set for `name` (lower case, tagged `tag`), if it did: `Some(None)`
+    /// when it removed the field.
+    fn set_entry(&self, tag: u32, name: &str) -> Option<Option<&[u8]>> {
+        let set = self
+            .set
+            .iter()
+            .find(|set| set.tag == tag && set.name.as_str() == name)?;
+        Some(self.set_value(set))
+    }
+
+    fn set_value(&self, set: &Set) -> Option<&[u8]> {
+        set.value
+            .map(|(start, end)| &self.values[start as usize..end as usize])
+    }
+
+    /// Whether the proxy set or removed the field of this line.
+    fn hidden(&self, line: &Line) -> bool {
+        self.set.iter().any(|set| {
+            set.tag == line.tag
+                && set
+                    .name
+                    .as_str()
+                    .as_bytes()
+                    .eq_ignore_ascii_case(self.bytes(line.name))
+        })
+    }
+
+    /// The client's first line named `name` (lower case, tagged `tag`).
+    fn first_value(&self, tag: u32, name: &str) -> Option<&[u8]> {
+        let line = self.lines.iter().find(|line| {
+            line.tag == tag && self.bytes(line.name).eq_ignore_ascii_case(name.as_bytes())
+        })?;
+        Some(self.bytes(line.value))
+    }
+
+    /// The client's lines named `name` (lower case, tagged `tag`), first to last.
+    fn client_values<'a>(&'a self, tag: u32, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
+        self.lines
+            .iter()
+            .filter(move |line| {
+                line.tag == tag && self.bytes(line.name).eq_ignore_ascii_case(name.as_bytes())
+            })
+            .map(|line| self.bytes(line.value))
+    }
+
+    fn put(&mut self, name: HeaderName, value: Option<(u32, u32)>) {
+        let tag = name_tag(name.as_str().as_bytes());
+        match self
+            .set
+            .iter_mut()
+            .find(|set| set.tag == tag && set.name == name)
+        {
+            Some(set) => set.value = value,
+            None => {
+                if self.set.is_empty() {
+                    // What the proxy sets on a forwarded request, at once.
+                    self.set.reserve(6);
+                    self.values.reserve(160);
+                }
+                self.set.push(Set { tag, name, value });
+            }
+        }
+    }
+
+    /// The lines, without the hop-by-hop fields, and the proxy's fields, in a header map.
+    pub fn to_map(&self) -> HeaderMap {
+        let mut map = HeaderMap::with_capacity(self.lines.len() + self.set.len());
+        for line in &self.lines {
+            // httparse checked every name and value; these do not fail.
+            let (Ok(name), Ok(value)) = (
+                HeaderName::from_bytes(self.bytes(line.name)),
+                HeaderValue::from_maybe_shared(
+                    self.head
+                        .slice(line.value.0 as usize..line.value.1 as usize),
+                ),
+            ) else {
+                continue;
+            };
+            map.append(name, value);
+        }
+        // What a map holds is passed on as it is: this hop's fields go now.
+        crate::headers::strip_hop_by_hop(&mut map);
+        for set in &self.set {
+            match self.set_value(set).map(HeaderValue::from_bytes) {
+                Some(Ok(value)) => {
+                    map.insert(set.name.clone(), value);
+                }
+                _ => {
+                    map.remove(&set.name);
+                }
+            }
+        }
+        map
+    }
+}
+
+impl From<HeaderMap> for RequestFields {
+    fn from(map: HeaderMap) -> RequestFields {
+        RequestFields(Repr::Map(map))
+    }
+}
+
+impl From<Lines> for RequestFields {
+    fn from(lines: Lines) -> RequestFields {
+        RequestFields(Repr::Lines(lines))
+    }
+}
+
+impl Default for RequestFields {
+    fn default() -> RequestFields {
+        RequestFields(Repr::Map(HeaderMap::new()))
+    }
+}
+
+impl RequestFields {
+    /// The first value of `name` (lower case).
+    pub fn get(&self, name: &str) -> Option<&[u8]> {
+        match &self.0 {
+            Repr::Map(map) => map.get(name).map(HeaderValue::as_bytes),
+            Repr::Lines(lines) => {
+                let tag = name_tag(name.as_bytes());
+                match lines.set_entry(tag, name) {
+                    Some(value) => value,
+                    None => lines.first_value(tag, name),
+                }
+            }
+        }
+    }
+
+    /// The first value of `name` (lower case) when it is visible ASCII, as
+    /// `HeaderValue::to_str` takes it.
+    pub fn get_str(&self, name: &str) -> Option<&str> {
+        match &self.0 {
+            Repr::Map(map) => map.get(name)?.to_str().ok(),
+            // httparse let no control character but tab through, and the proxy's own values
+            // have none: visible ASCII is ASCII here.
+            Repr::Lines(_) => std::str::from_utf8(self.get(name)?)
+                .ok()
+                .filter(|value| value.is_ascii()),
+        }
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+
+    /// Every value of `name` (lower case), in order.
+    pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
+        let (map, set, client) = match &self.0 {
+            Repr::Map(map) => (
+                Some(map.get_all(name).into_iter().map(HeaderValue::as_bytes)),
+                None,
+                None,
+            ),
+            Repr::Lines(lines) => {
+                let tag = name_tag(name.as_bytes());
+                match lines.set_entry(tag, name) {
+                    Some(value) => (None, value, None),
+                    None => (None, None, Some(lines.client_values(tag, name))),
+                }
+            }
+        };
+        map.into_iter()
+            .flatten()
+            .chain(set)
+            .chain(client.into_iter().flatten())
+    }
+
+    /// Whether any field's name passes `test` (names as they arrived: compare ignoring case).
+    pub fn any_name(&self, test: impl Fn(&[u8]) -> bool) -> bool {
+        match &self.0 {
+            Repr::Map(map) => map.keys().any(|name| test(name.as_str().as_bytes())),
+            Repr::Lines(lines) => {
+                lines
+                    .set
+                    .iter()
+                    .any(|set| set.value.is_some() && test(set.name.as_str().as_bytes()))
+                    || lines
+                        .lines
+                        .iter()
+                        .any(|line| test(lines.bytes(line.name)) && !lines.hidden(line))
+            }
+        }
+    }
+
+    /// Sets `name` to `value`, replacing every value it had. `value` must be one a field may
+    /// hold (no control character but tab): a header map refuses another, and the call
+    /// returns false.
+    pub fn insert(&mut self, name: HeaderName, value: &[u8]) -> bool {
+        match &mut self.0 {
+            Repr::Map(map) => match HeaderValue::from_bytes(value) {
+                Ok(value) => {
+                    map.insert(name, value);
+                }
+                Err(_) => return false,
+            },
+            Repr::Lines(lines) => {
+                // The proxy's own values are hex, digits, a scheme from the URI, and values
+                // taken from fields httparse checked: checked here only in debug builds.
+                debug_assert!(valid_value(value), "{value:?}");
+                let start = lines.values.len() as u32;
+                lines.values.extend_from_slice(value);
+                lines.put(name, Some((start, lines.values.len() as u32)));
+            }
+        }
+        true
+    }
+
+    /// Removes every value of `name`.
+    pub fn remove(&mut self, name: HeaderName) {
+        match &mut self.0 {
+            Repr::Map(map) => {
+                map.remove(name);
+            }
+            Repr::Lines(lines) => lines.put(name, None),
+        }
+    }
+
+    /// Removes the hop-by-hop fields from a map (lines never pass them on).
+    pub fn strip_hop_by_hop(&mut self) {
+        if let Repr::Map(map) = &mut self.0 {
+            crate::headers::strip_hop_by_hop(map);
+        }
+    }
+
+    /// The fields as a header map, built from the lines the first time it is asked for.
+    pub fn map_mut(&mut self) -> &mut HeaderMap {
+        if let Repr::Lines(lines) = &self.0 {
+            self.0 = Repr::Map(lines.to_map());
+        }
+        match &mut self.0 {
+            Repr::Map(map) => map,
+            Repr::Lines(_) => unreachable!("lines were just replaced by a map"),
+        }
+    }
+
+    /// A copy as a header map (for a mirror).
+    pub fn to_map(&self) -> HeaderMap {
+        match &self.0 {
+            Repr::Map(map) => map.clone(),
+            Repr::Lines(lines) => lines.to_map(),
+        }
+    }
+
+    /// About how many bytes the fields take on the wire.
+    pub fn wire_len(&self) -> usize {
+        match &self.0 {
+            Repr::Map(map) => 48 * map.len(),
+            Repr::Lines(lines) => lines.head.len() + 64 * lines.set.len(),
+        }
+    }
+
+    /// Appends the fields for the upstream request: every one but `Host`, the framing fields
+    /// (written from the body's framing) and, for a map, nothing the caller has not already
+    /// stripped. Lines go as they arrived, neighbours in one copy; the proxy's fields follow.
+    /// Returns whether the client's fields had a `Content-Length`.
+    pub fn encode(&self, out: &mut Vec<u8>) -> bool {
+        match &self.0 {
+            Repr::Map(map) => {
+                let mut had_length = false;
+                for (name, value) in map {
+                    if name == header::CONTENT_LENGTH {
+                        had_length = true;
+                        continue;
+                    }
+                    if name == header::TRANSFER_ENCODING || name == header::HOST {
+                        continue;
+                    }
+                    out.extend_from_slice(name.as_str().as_bytes());
+                    out.extend_from_slice(b": ");
+                    out.extend_from_slice(value.as_bytes());
+                    out.extend_from_slice(b"\r\n");
+                }
+                had_length
+            }
+            Repr::Lines(lines) => {
+                let mut had_length = false;
+                let mut run = (0usize, 0usize);
+                for line in &lines.lines {
+                    let name = lines.bytes(line.name);
+                    if !line.passes {
+                        had_length |= name.eq_ignore_ascii_case(b"content-length");
+                        continue;
+                    }
+                    if !lines.set.is_empty() && lines.hidden(line) {
+                        continue;
+                    }
+                    let (start, end) = (line.name.0 as usize, line.end as usize);
+                    if start != run.1 {
+                        out.extend_from_slice(&lines.head[run.0..run.1]);
+                        run.0 = start;
+                    }
+                    run.1 = end;
+                }
+                out.extend_from_slice(&lines.head[run.0..run.1]);
+                for set in &lines.set {
+                    if let Some(value) = lines.set_value(set) {
+                        out.extend_from_slice(set.name.as_str().as_bytes());
+                        out.extend_from_slice(b": ");
+                        out.extend_from_slice(value);
+                        out.extend_from_slice(b"\r\n");
+                    }
+                }
+                had_length
+            }
+        }
+    }
+}
+
+/// The table's view of the request's fields. A repeated field gives its first value; a value
+/// that is not visible ASCII is absent.
+impl mesh_table::Headers for RequestFields {
+    fn get(&self, lowercase_name: &str) -> Option<&str> {
+        if let Repr::Map(map) = &self.0
+            && map.keys_len() <= 16
+        {
+            // A request has a handful of fields: comparing names is cheaper than parsing
+            // and hashing the name for a lookup. `iter` yields a name's first value first.
+            let value = map
+                .iter()
+                .find(|(name, _)| name.as_str() == lowercase_name)
+                .map(|(_, value)| value);
+            return value?.to_str().ok();
+        }
+        self.get_str(lowercase_name)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use bytes::BytesMut;
+
+    use super::*;
+    use crate::h1::{self, RequestFraming};
+
+    /// The fields of a request head, parsed as the server parses them.
+    pub(crate) fn lines(head: &str) -> RequestFields {
+        let mut buf = BytesMut::from(head);
+        h1::parse_request_head(&mut buf, 64 * 1024, 100)
+            .expect("a valid head")
+            .expect("a whole head")
+            .fields
+    }
+
+    fn upstream_head(fields: &RequestFields, framing: RequestFraming) -> String {
+        let mut out = Vec::new();
+        h1::encode_request_head(&mut out, &http::Method::GET, "/p", fields, framing, "up:80");
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn lines_are_looked_up_ignoring_case_and_the_first_value_wins() {
+        let fields = lines(
+            "GET / HTTP/1.1\r\nHost: a\r\nX-User: first\r\nx-user: second\r\n\
+             X-Binary: \u{ff}\r\nContent-Length: 0\r\n\r\n",
+        );
+        assert!(matches!(fields.0, Repr::Lines(_)));
+        assert_eq!(fields.get_str("x-user"), Some("first"));
+        assert_eq!(mesh_table::Headers::get(&fields, "x-user"), Some("first"));
+        assert_eq!(
+            fields.get_all("x-user").collect::<Vec<_>>(),
+            [b"first".as_slice(), b"second"]
+        );
+        assert_eq!(fields.get_str("host"), Some("a"));
+        assert_eq!(fields.get("x-binary"), Some("\u{ff}".as_bytes()));
+        assert_eq!(fields.get_str("x-binary"), None, "not visible ASCII");
+        assert_eq!(fields.get("x-absent"), None);
+        assert!(fields.any_name(|name| name.eq_ignore_ascii_case(b"x-user")));
+        assert!(!fields.any_name(|name| name.eq_ignore_ascii_case(b"x-absent")));
+    }
+
+    #[test]
+    fn the_table_sees_the_first_value_of_a_header_in_small_and_large_maps() {
+        for extra in [0, 40] {
+            let mut headers = HeaderMap::new();
+            for i in 0..extra {
+                headers.insert(
+                    HeaderName::from_bytes(format!("x-filler-{i}").as_bytes()).unwrap(),
+                    "f".parse().unwrap(),
+                );
+            }
+            headers.append("x-user", "first".parse().unwrap());
+            headers.append("x-user", "second".parse().unwrap());
+            headers.insert("x-binary", HeaderValue::from_bytes(b"\xff").unwrap());
+            let fields = RequestFields::from(headers);
+            assert_eq!(fields.get("x-user").map(|_| ()), Some(()));
+            let view: &dyn mesh_table::Headers = &fields;
+            assert_eq!(view.get("x-user"), Some("first"), "{extra} other headers");
+            assert_eq!(view.get("x-absent"), None, "{extra} other headers");
+            assert_eq!(view.get("x-binary"), None, "{extra} other headers");
+        }
+    }
+
+    #[test]
+    fn what_the_proxy_sets_hides_the_clients_fields_of_that_name() {
+        let mut fields = lines(
+            "GET / HTTP/1.1\r\nHost: a\r\nX-Request-Id: client\r\nAccept: */*\r\n\
+             x-request-id: again\r\nB3: 1\r\n\r\n",
+        );
+        assert!(fields.insert(HeaderName::from_static("x-request-id"), b"proxy"));
+        let mut map = RequestFields::default();
+        assert!(!map.insert(HeaderName::from_static("x-bad"), b"a\r\nb"));
+        assert_eq!(map.get("x-bad"), None);
+        let long = "v".repeat(200);
+        assert!(fields.insert(HeaderName::from_static("x-long"), long.as_bytes()));
+        assert_eq!(fields.get_str("x-long"), Some(long.as_str()));
+        fields.remove(HeaderName::from_static("x-long"));
+        fields.remove(HeaderName::from_static("b3"));
+        assert_eq!(fields.get_str("x-request-id"), Some("proxy"));
+        assert_eq!(fields.get_all("x-request-id").count(), 1);
+        assert_eq!(fields.get("b3"), None);
+        assert!(!fields.any_name(|name| name.eq_ignore_ascii_case(b"b3")));
+        assert_eq!(
+            upstream_head(&fields, RequestFraming::Empty),
+            "GET /p HTTP/1.1\r\nhost: up:80\r\nAccept: */*\r\nx-request-id: proxy\r\n\r\n"
+        );
+        // The same fields as a map.
+        let map = fields.to_map();
+        assert_eq!(map.get_all("x-request-id").iter().count(), 1);
+        assert_eq!(map["x-request-id"], "proxy");
+        assert!(!map.contains_key("b3"));
+        assert_eq!(map["accept"], "*/*");
+    }
+
+    #[test]
+    fn lines_pass_on_as_they_arrived_without_host_framing_or_hop_by_hop_fields() {
+        let fields = lines(
+            "POST / HTTP/1.1\r\nHost: client\r\nX-A: 1\r\nX-B:  2  \r\nContent-Length: 5\r\n\
+             TE: trailers\r\nUpgrade: websocket\r\nX-C: 3\r\nConnection: keep-alive\r\n\
+             Keep-Alive: 5\r\nProxy-Connection: x\r\nTrailer: x\r\nX-D: 4\r\n\r\nhello",
+        );
+        assert!(matches!(fields.0, Repr::Lines(_)));
+        assert_eq!(
+            upstream_head(&fields, RequestFraming::Length(5)),
+            "GET /p HTTP/1.1\r\nhost: up:80\r\nX-A: 1\r\nX-B:  2  \r\nX-C: 3\r\nX-D: 4\r\n\
+             content-length: 5\r\n\r\n"
+        );
+        // A map built from them leaves out the same fields.
+        let mut fields = fields;
+        let map = fields.map_mut();
+        let mut names: Vec<_> = map.keys().map(HeaderName::as_str).collect();
+        names.sort_unstable();
+        assert_eq!(
+            names,
+            ["content-length", "host", "x-a", "x-b", "x-c", "x-d"]
+        );
+        assert_eq!(map["x-b"], "2");
+        // (A map removes by swapping: the order of the fields may change.)
+        let head = upstream_head(&fields, RequestFraming::Length(5));
+        let mut head: Vec<_> = head.split("\r\n").collect();
+        head.sort_unstable();
+        assert_eq!(
+            head,
+            [
+                "",
+                "",
+                "GET /p HTTP/1.1",
+                "content-length: 5",
+                "host: up:80",
+                "x-a: 1",
+                "x-b: 2",
+                "x-c: 3",
+                "x-d: 4"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_connection_naming_fields_or_a_bare_lf_gives_a_stripped_map() {
+        let named = lines(
+            "GET / HTTP/1.1\r\nHost: a\r\nConnection: x-private\r\nX-Private: 1\r\nX-Kept: 2\r\n\r\n",
+        );
+        assert!(matches!(named.0, Repr::Map(_)));
+        assert_eq!(named.get("x-private"), None);
+        assert_eq!(named.get("connection"), None);
+        assert_eq!(
+            upstream_head(&named, RequestFraming::Empty),
+            "GET /p HTTP/1.1\r\nhost: up:80\r\nx-kept: 2\r\n\r\n"
+        );
+        let bare = lines("GET / HTTP/1.1\nHost: a\nX-A: 1\n\n");
+        assert!(matches!(bare.0, Repr::Map(_)));
+        assert_eq!(
+            upstream_head(&bare, RequestFraming::Empty),
+            "GET /p HTTP/1.1\r\nhost: up:80\r\nx-a: 1\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn a_length_beside_a_transfer_coding_is_dropped() {
+        let fields = lines(
+            "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+        );
+        assert_eq!(fields.get("content-length"), None);
+        assert_eq!(
+            upstream_head(&fields, RequestFraming::Chunked),
+            "GET /p HTTP/1.1\r\nhost: up:80\r\ntransfer-encoding: chunked\r\n\r\n"
+        );
+    }
+}
