@@ -28,29 +28,98 @@ pub struct Lines {
     /// The whole head; every line below lies in it and ends in CRLF.
     head: Bytes,
     lines: Vec<Line>,
-    /// Set by the proxy, in order: each replaces or removes the client's fields of its name.
-    set: Vec<Set>,
-    /// The values of `set`, one after another.
+    /// Where the value of each field the proxy set lies in `values`, by `ProxyField as
+    /// usize`.
+    set: [(u16, u16); PROXY_FIELDS.len()],
+    /// The fields the proxy set or removed, one bit each (most requests touch four of the
+    /// nine): each hides the client's fields of that name.
+    touched: u16,
+    /// The fields among those that were removed.
+    removed: u16,
+    /// The values set, one after another (a value that would end past 64 KiB turns the
+    /// fields into a header map).
     values: Vec<u8>,
 }
 
-/// A field the proxy set on a request given as lines.
-#[derive(Debug)]
-struct Set {
-    tag: u32,
-    name: HeaderName,
-    /// Where its value lies in `values`; `None` when the field was removed.
-    value: Option<(u32, u32)>,
+/// The fields the proxy itself sets on requests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProxyField {
+    RequestId,
+    ForwardedFor,
+    ForwardedProto,
+    Traceparent,
+    B3,
+    B3TraceId,
+    B3SpanId,
+    B3ParentSpanId,
+    B3Sampled,
+}
+
+const PROXY_FIELDS: [ProxyField; 9] = [
+    ProxyField::RequestId,
+    ProxyField::ForwardedFor,
+    ProxyField::ForwardedProto,
+    ProxyField::Traceparent,
+    ProxyField::B3,
+    ProxyField::B3TraceId,
+    ProxyField::B3SpanId,
+    ProxyField::B3ParentSpanId,
+    ProxyField::B3Sampled,
+];
+
+/// The tags of the proxy's field names, by `ProxyField as usize`.
+const PROXY_TAGS: [u32; 9] = {
+    let mut tags = [0; 9];
+    let mut i = 0;
+    while i < tags.len() {
+        tags[i] = name_tag(PROXY_FIELDS[i].name().as_bytes());
+        i += 1;
+    }
+    tags
+};
+
+impl ProxyField {
+    /// The field's name, in lower case.
+    pub const fn name(self) -> &'static str {
+        match self {
+            ProxyField::RequestId => "x-request-id",
+            ProxyField::ForwardedFor => "x-forwarded-for",
+            ProxyField::ForwardedProto => "x-forwarded-proto",
+            ProxyField::Traceparent => "traceparent",
+            ProxyField::B3 => "b3",
+            ProxyField::B3TraceId => "x-b3-traceid",
+            ProxyField::B3SpanId => "x-b3-spanid",
+            ProxyField::B3ParentSpanId => "x-b3-parentspanid",
+            ProxyField::B3Sampled => "x-b3-sampled",
+        }
+    }
+
+    fn header_name(self) -> HeaderName {
+        HeaderName::from_static(self.name())
+    }
+
+    /// Every field whose bit is in `touched`, with its index.
+    fn each(touched: u16) -> impl Iterator<Item = (usize, ProxyField)> {
+        let mut bits = touched;
+        std::iter::from_fn(move || {
+            if bits == 0 {
+                return None;
+            }
+            let i = bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            Some((i, PROXY_FIELDS[i]))
+        })
+    }
 }
 
 /// A name's length and its first and last bytes in lower case: names that differ almost
 /// always differ here, so a lookup compares whole names only once this matches.
-pub fn name_tag(name: &[u8]) -> u32 {
+pub const fn name_tag(name: &[u8]) -> u32 {
     match (name.first(), name.last()) {
         (Some(first), Some(last)) => {
             ((name.len() as u32) << 16)
-                | (u32::from(first.to_ascii_lowercase()) << 8)
-                | u32::from(last.to_ascii_lowercase())
+                | ((first.to_ascii_lowercase() as u32) << 8)
+                | last.to_ascii_lowercase() as u32
         }
         _ => 0,
     }
@@ -83,7 +152,9 @@ impl Lines {
         Lines {
             head,
             lines,
-            set: Vec::new(),
+            set: [(0, 0); PROXY_FIELDS.len()],
+            touched: 0,
+            removed: 0,
             values: Vec::new(),
         }
     }
@@ -101,28 +172,33 @@ impl Lines {
         &self.head[start as usize..end as usize]
     }
 
-    /// What the proxy set for `name` (lower case, tagged `tag`), if it did: `Some(None)`
-    /// when it removed the field.
-    fn set_entry(&self, tag: u32, name: &str) -> Option<Option<&[u8]>> {
-        let set = self
-            .set
-            .iter()
-            .find(|set| set.tag == tag && set.name.as_str() == name)?;
-        Some(self.set_value(set))
+    /// What the proxy did with `name` (lower case), if it touched it: `Some(None)` when it
+    /// removed the field.
+    fn set_entry(&self, name: &str) -> Option<Option<&[u8]>> {
+        if self.touched == 0 {
+            return None;
+        }
+        let tag = name_tag(name.as_bytes());
+        let (i, _) = ProxyField::each(self.touched)
+            .find(|&(i, field)| PROXY_TAGS[i] == tag && field.name() == name)?;
+        Some(self.value_of(i))
     }
 
-    fn set_value(&self, set: &Set) -> Option<&[u8]> {
-        set.value
-            .map(|(start, end)| &self.values[start as usize..end as usize])
+    /// The value the proxy set for field `i`; `None` when it removed it.
+    fn value_of(&self, i: usize) -> Option<&[u8]> {
+        if self.removed & (1 << i) != 0 {
+            return None;
+        }
+        let (start, end) = self.set[i];
+        Some(&self.values[usize::from(start)..usize::from(end)])
     }
 
     /// Whether the proxy set or removed the field of this line.
     fn hidden(&self, line: &Line) -> bool {
-        self.set.iter().any(|set| {
-            set.tag == line.tag
-                && set
-                    .name
-                    .as_str()
+        ProxyField::each(self.touched).any(|(i, field)| {
+            PROXY_TAGS[i] == line.tag
+                && field
+                    .name()
                     .as_bytes()
                     .eq_ignore_ascii_case(self.bytes(line.name))
         })
@@ -146,28 +222,34 @@ impl Lines {
             .map(|line| self.bytes(line.value))
     }
 
-    fn put(&mut self, name: HeaderName, value: Option<(u32, u32)>) {
-        let tag = name_tag(name.as_str().as_bytes());
-        match self
-            .set
-            .iter_mut()
-            .find(|set| set.tag == tag && set.name == name)
-        {
-            Some(set) => set.value = value,
-            None => {
-                if self.set.is_empty() {
-                    // What the proxy sets on a forwarded request, at once.
-                    self.set.reserve(6);
-                    self.values.reserve(160);
-                }
-                self.set.push(Set { tag, name, value });
-            }
+    /// Sets `field`; false when its value would end past 64 KiB.
+    fn set(&mut self, field: ProxyField, value: &[u8]) -> bool {
+        let start = self.values.len();
+        let (Ok(start16), Ok(end16)) = (u16::try_from(start), u16::try_from(start + value.len()))
+        else {
+            return false;
+        };
+        if self.values.capacity() == 0 {
+            // What the proxy sets on a forwarded request, in one allocation.
+            self.values.reserve(160);
         }
+        self.values.extend_from_slice(value);
+        let i = field as usize;
+        self.set[i] = (start16, end16);
+        self.touched |= 1 << i;
+        self.removed &= !(1 << i);
+        true
+    }
+
+    fn remove(&mut self, field: ProxyField) {
+        self.touched |= 1 << field as usize;
+        self.removed |= 1 << field as usize;
     }
 
     /// The lines, without the hop-by-hop fields, and the proxy's fields, in a header map.
     pub fn to_map(&self) -> HeaderMap {
-        let mut map = HeaderMap::with_capacity(self.lines.len() + self.set.len());
+        let mut map =
+            HeaderMap::with_capacity(self.lines.len() + self.touched.count_ones() as usize);
         for line in &self.lines {
             // httparse checked every name and value; these do not fail.
             let (Ok(name), Ok(value)) = (
@@ -183,13 +265,13 @@ impl Lines {
         }
         // What a map holds is passed on as it is: this hop's fields go now.
         crate::headers::strip_hop_by_hop(&mut map);
-        for set in &self.set {
-            match self.set_value(set).map(HeaderValue::from_bytes) {
+        for (i, field) in ProxyField::each(self.touched) {
+            match self.value_of(i).map(HeaderValue::from_bytes) {
                 Some(Ok(value)) => {
-                    map.insert(set.name.clone(), value);
+                    map.insert(field.header_name(), value);
                 }
                 _ => {
-                    map.remove(&set.name);
+                    map.remove(field.name());
                 }
             }
         }
@@ -220,13 +302,10 @@ impl RequestFields {
     pub fn get(&self, name: &str) -> Option<&[u8]> {
         match &self.0 {
             Repr::Map(map) => map.get(name).map(HeaderValue::as_bytes),
-            Repr::Lines(lines) => {
-                let tag = name_tag(name.as_bytes());
-                match lines.set_entry(tag, name) {
-                    Some(value) => value,
-                    None => lines.first_value(tag, name),
-                }
-            }
+            Repr::Lines(lines) => match lines.set_entry(name) {
+                Some(value) => value,
+                None => lines.first_value(name_tag(name.as_bytes()), name),
+            },
         }
     }
 
@@ -255,13 +334,14 @@ impl RequestFields {
                 None,
                 None,
             ),
-            Repr::Lines(lines) => {
-                let tag = name_tag(name.as_bytes());
-                match lines.set_entry(tag, name) {
-                    Some(value) => (None, value, None),
-                    None => (None, None, Some(lines.client_values(tag, name))),
-                }
-            }
+            Repr::Lines(lines) => match lines.set_entry(name) {
+                Some(value) => (None, value, None),
+                None => (
+                    None,
+                    None,
+                    Some(lines.client_values(name_tag(name.as_bytes()), name)),
+                ),
+            },
         };
         map.into_iter()
             .flatten()
@@ -274,14 +354,12 @@ impl RequestFields {
         match &self.0 {
             Repr::Map(map) => map.keys().any(|name| test(name.as_str().as_bytes())),
             Repr::Lines(lines) => {
-                lines
-                    .set
+                ProxyField::each(lines.touched).any(|(i, field)| {
+                    lines.removed & (1 << i) == 0 && test(field.name().as_bytes())
+                }) || lines
+                    .lines
                     .iter()
-                    .any(|set| set.value.is_some() && test(set.name.as_str().as_bytes()))
-                    || lines
-                        .lines
-                        .iter()
-                        .any(|line| test(lines.bytes(line.name)) && !lines.hidden(line))
+                    .any(|line| test(lines.bytes(line.name)) && !lines.hidden(line))
             }
         }
     }
@@ -289,33 +367,32 @@ impl RequestFields {
     /// Sets `name` to `value`, replacing every value it had. `value` must be one a field may
     /// hold (no control character but tab): a header map refuses another, and the call
     /// returns false.
-    pub fn insert(&mut self, name: HeaderName, value: &[u8]) -> bool {
-        match &mut self.0 {
-            Repr::Map(map) => match HeaderValue::from_bytes(value) {
-                Ok(value) => {
-                    map.insert(name, value);
-                }
-                Err(_) => return false,
-            },
-            Repr::Lines(lines) => {
-                // The proxy's own values are hex, digits, a scheme from the URI, and values
-                // taken from fields httparse checked: checked here only in debug builds.
-                debug_assert!(valid_value(value), "{value:?}");
-                let start = lines.values.len() as u32;
-                lines.values.extend_from_slice(value);
-                lines.put(name, Some((start, lines.values.len() as u32)));
+    pub fn insert(&mut self, field: ProxyField, value: &[u8]) -> bool {
+        if let Repr::Lines(lines) = &mut self.0 {
+            // The proxy's own values are hex, digits, a scheme from the URI, and values taken
+            // from fields httparse checked: checked here only in debug builds.
+            debug_assert!(valid_value(value), "{value:?}");
+            if lines.set(field, value) {
+                return true;
             }
+            // Past what lines keep: the fields become a header map.
         }
-        true
+        match HeaderValue::from_bytes(value) {
+            Ok(value) => {
+                self.map_mut().insert(field.header_name(), value);
+                true
+            }
+            Err(_) => false,
+        }
     }
 
-    /// Removes every value of `name`.
-    pub fn remove(&mut self, name: HeaderName) {
+    /// Removes every value of `field`.
+    pub fn remove(&mut self, field: ProxyField) {
         match &mut self.0 {
             Repr::Map(map) => {
-                map.remove(name);
+                map.remove(field.name());
             }
-            Repr::Lines(lines) => lines.put(name, None),
+            Repr::Lines(lines) => lines.remove(field),
         }
     }
 
@@ -349,7 +426,7 @@ impl RequestFields {
     pub fn wire_len(&self) -> usize {
         match &self.0 {
             Repr::Map(map) => 48 * map.len(),
-            Repr::Lines(lines) => lines.head.len() + 64 * lines.set.len(),
+            Repr::Lines(lines) => lines.head.len() + lines.values.len() + 160,
         }
     }
 
@@ -385,7 +462,7 @@ impl RequestFields {
                         had_length |= name.eq_ignore_ascii_case(b"content-length");
                         continue;
                     }
-                    if !lines.set.is_empty() && lines.hidden(line) {
+                    if lines.touched != 0 && lines.hidden(line) {
                         continue;
                     }
                     let (start, end) = (line.name.0 as usize, line.end as usize);
@@ -396,9 +473,9 @@ impl RequestFields {
                     run.1 = end;
                 }
                 out.extend_from_slice(&lines.head[run.0..run.1]);
-                for set in &lines.set {
-                    if let Some(value) = lines.set_value(set) {
-                        out.extend_from_slice(set.name.as_str().as_bytes());
+                for (i, field) in ProxyField::each(lines.touched) {
+                    if let Some(value) = lines.value_of(i) {
+                        out.extend_from_slice(field.name().as_bytes());
                         out.extend_from_slice(b": ");
                         out.extend_from_slice(value);
                         out.extend_from_slice(b"\r\n");
@@ -500,15 +577,21 @@ pub(crate) mod tests {
             "GET / HTTP/1.1\r\nHost: a\r\nX-Request-Id: client\r\nAccept: */*\r\n\
              x-request-id: again\r\nB3: 1\r\n\r\n",
         );
-        assert!(fields.insert(HeaderName::from_static("x-request-id"), b"proxy"));
+        assert!(fields.insert(ProxyField::RequestId, b"proxy"));
         let mut map = RequestFields::default();
-        assert!(!map.insert(HeaderName::from_static("x-bad"), b"a\r\nb"));
-        assert_eq!(map.get("x-bad"), None);
+        assert!(!map.insert(ProxyField::ForwardedFor, b"a\r\nb"));
+        assert_eq!(map.get("x-forwarded-for"), None);
+        let mut huge = lines("GET / HTTP/1.1\r\nHost: a\r\nX-A: 1\r\n\r\n");
+        let value = "v".repeat(70_000);
+        assert!(huge.insert(ProxyField::ForwardedFor, value.as_bytes()));
+        assert!(matches!(huge.0, Repr::Map(_)), "past 64 KiB: a map");
+        assert_eq!(huge.get_str("x-forwarded-for"), Some(value.as_str()));
+        assert_eq!(huge.get_str("x-a"), Some("1"));
         let long = "v".repeat(200);
-        assert!(fields.insert(HeaderName::from_static("x-long"), long.as_bytes()));
-        assert_eq!(fields.get_str("x-long"), Some(long.as_str()));
-        fields.remove(HeaderName::from_static("x-long"));
-        fields.remove(HeaderName::from_static("b3"));
+        assert!(fields.insert(ProxyField::ForwardedFor, long.as_bytes()));
+        assert_eq!(fields.get_str("x-forwarded-for"), Some(long.as_str()));
+        fields.remove(ProxyField::ForwardedFor);
+        fields.remove(ProxyField::B3);
         assert_eq!(fields.get_str("x-request-id"), Some("proxy"));
         assert_eq!(fields.get_all("x-request-id").count(), 1);
         assert_eq!(fields.get("b3"), None);

@@ -1500,7 +1500,7 @@ mod tests {
             heads += 1;
             // What the proxy sends upstream from it parses again, with its own fields.
             let mut fields = head.fields;
-            fields.insert(crate::headers::names::X_REQUEST_ID, b"proxy-id");
+            fields.insert(crate::fields::ProxyField::RequestId, b"proxy-id");
             let mut upstream = Vec::new();
             encode_request_head(
                 &mut upstream,

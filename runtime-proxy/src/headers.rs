@@ -6,25 +6,15 @@ use std::net::IpAddr;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use mesh_table::{CorsView, HeaderOp, OriginMatch};
 
-use crate::fields::RequestFields;
+use crate::fields::{ProxyField, RequestFields};
 
 /// Header names the request path looks up on every request, parsed once (a lookup by `&str`
 /// parses and validates the name each time).
 pub mod names {
     use http::header::HeaderName;
 
-    pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-    pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-    pub const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
     pub const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
     pub const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
-    pub const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
-    pub const B3: HeaderName = HeaderName::from_static("b3");
-    pub const X_B3_TRACEID: HeaderName = HeaderName::from_static("x-b3-traceid");
-    pub const X_B3_SPANID: HeaderName = HeaderName::from_static("x-b3-spanid");
-    pub const X_B3_PARENTSPANID: HeaderName = HeaderName::from_static("x-b3-parentspanid");
-    pub const X_B3_SAMPLED: HeaderName = HeaderName::from_static("x-b3-sampled");
-    pub const X_B3_FLAGS: HeaderName = HeaderName::from_static("x-b3-flags");
     pub const GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
 }
 
@@ -139,18 +129,18 @@ pub fn add_forwarding(fields: &mut RequestFields, client_ip: IpAddr, scheme: &st
             joined.extend_from_slice(existing);
             joined.extend_from_slice(b", ");
             joined.extend_from_slice(ip);
-            fields.insert(names::X_FORWARDED_FOR, &joined);
+            fields.insert(ProxyField::ForwardedFor, &joined);
         }
         None => {
-            fields.insert(names::X_FORWARDED_FOR, ip);
+            fields.insert(ProxyField::ForwardedFor, ip);
         }
     }
     if !fields.contains("x-forwarded-proto") {
-        fields.insert(names::X_FORWARDED_PROTO, scheme.as_bytes());
+        fields.insert(ProxyField::ForwardedProto, scheme.as_bytes());
     }
     if !fields.contains("x-request-id") {
         fields.insert(
-            names::X_REQUEST_ID,
+            ProxyField::RequestId,
             &request_id(crate::rng::next_u64(), random),
         );
     }

@@ -24,8 +24,7 @@ use tokio::task::JoinHandle;
 
 use crate::accesslog::{AccessLog, AccessLogTarget, Entry};
 use crate::downstream::{Request, RequestBody};
-use crate::fields::RequestFields;
-use crate::headers::names;
+use crate::fields::{ProxyField, RequestFields};
 use crate::metrics::{ConnectionCounters, Metrics, ProcessLabels, RequestLabels, Sample};
 use crate::proxy::{Body, BodyError, Reply};
 use crate::rng;
@@ -290,8 +289,11 @@ pub struct RequestFacts {
     pub status: u16,
     pub grpc_status: Option<u8>,
     pub started: Instant,
+    /// When the request began, by the wall clock; `UNIX_EPOCH` when neither the access log
+    /// nor a span needs it.
     pub start_wall: SystemTime,
-    /// From the first upstream try to the last response headers.
+    /// From the first upstream try to the last response headers; set only for the access
+    /// log.
     pub upstream_time: Option<Duration>,
     /// Request body bytes read when they were buffered; a streamed body counts into
     /// `request_body_counter`.
@@ -438,11 +440,10 @@ impl Observer {
         peer: SocketAddr,
     ) -> Box<RequestFacts> {
         let started = Instant::now();
-        let start_wall = SystemTime::now();
         let headers = &mut req.fields;
         if !headers.contains("x-request-id") {
             headers.insert(
-                names::X_REQUEST_ID,
+                ProxyField::RequestId,
                 &crate::headers::request_id(rng::next_u64(), rng::next_u64()),
             );
         }
@@ -453,6 +454,12 @@ impl Observer {
             _ => Protocol::Http,
         };
         let detailed = self.access_log.is_some() || exporting;
+        // The wall clock is read only for the access log and spans.
+        let start_wall = if detailed {
+            SystemTime::now()
+        } else {
+            UNIX_EPOCH
+        };
         let log = detailed.then(|| LogFields::capture(req, peer));
         let trace_state = exporting
             .then(|| req.fields.get_str("tracestate").map(str::to_owned))

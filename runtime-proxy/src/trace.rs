@@ -12,7 +12,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::HeaderName;
 use http::{Request, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
@@ -21,8 +20,8 @@ use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
 
-use crate::fields::RequestFields;
-use crate::headers::{names, write_hex};
+use crate::fields::{ProxyField, RequestFields};
+use crate::headers::write_hex;
 use crate::rng;
 
 /// Which propagation formats the request came with; the upstream request gets the same ones
@@ -80,8 +79,8 @@ impl Sampler {
     }
 }
 
-fn header<'f>(fields: &'f RequestFields, name: &HeaderName) -> Option<&'f str> {
-    fields.get_str(name.as_str()).map(str::trim)
+fn header<'f>(fields: &'f RequestFields, name: &str) -> Option<&'f str> {
+    fields.get_str(name).map(str::trim)
 }
 
 fn hex_u64(s: &str) -> Option<u64> {
@@ -167,14 +166,14 @@ fn parse_b3_single(value: &str) -> Option<Incoming> {
 
 /// B3 multi headers: `X-B3-TraceId`, `X-B3-SpanId`, `X-B3-Sampled`, `X-B3-Flags`.
 fn parse_b3_multi(headers: &RequestFields) -> Option<Incoming> {
-    let trace = header(headers, &names::X_B3_TRACEID);
-    let span = header(headers, &names::X_B3_SPANID);
-    let sampled = match header(headers, &names::X_B3_SAMPLED) {
+    let trace = header(headers, "x-b3-traceid");
+    let span = header(headers, "x-b3-spanid");
+    let sampled = match header(headers, "x-b3-sampled") {
         Some("1") | Some("true") => Some(true),
         Some("0") | Some("false") => Some(false),
         _ => None,
     };
-    let debug = header(headers, &names::X_B3_FLAGS) == Some("1");
+    let debug = header(headers, "x-b3-flags") == Some("1");
     let sampled = if debug { Some(true) } else { sampled };
     let ids = match (trace, span) {
         (Some(trace), Some(span)) => {
@@ -232,11 +231,11 @@ impl TraceContext {
         });
         if traced {
             take(
-                header(headers, &names::TRACEPARENT).and_then(parse_traceparent),
+                header(headers, "traceparent").and_then(parse_traceparent),
                 Formats::W3C,
             );
             take(
-                header(headers, &names::B3).and_then(parse_b3_single),
+                header(headers, "b3").and_then(parse_b3_single),
                 Formats::B3_SINGLE,
             );
             take(parse_b3_multi(headers), Formats::B3_MULTI);
@@ -287,33 +286,37 @@ impl TraceContext {
         if self.sampled {
             traceparent[54] = b'1';
         }
-        headers.insert(names::TRACEPARENT, &traceparent);
+        headers.insert(ProxyField::Traceparent, &traceparent);
         let sampled = if self.sampled { "1" } else { "0" };
         if self.formats.contains(Formats::B3_SINGLE) {
             let mut b3 = format!("{}-{:016x}-{sampled}", self.b3_trace_id(), self.span_id);
             if let Some(parent) = self.parent_span_id {
                 let _ = write!(b3, "-{parent:016x}");
             }
-            put(headers, names::B3, &b3);
+            put(headers, ProxyField::B3, &b3);
         }
         if self.formats.contains(Formats::B3_MULTI) {
-            put(headers, names::X_B3_TRACEID, &self.b3_trace_id());
+            put(headers, ProxyField::B3TraceId, &self.b3_trace_id());
             put(
                 headers,
-                names::X_B3_SPANID,
+                ProxyField::B3SpanId,
                 &format!("{:016x}", self.span_id),
             );
             match self.parent_span_id {
-                Some(parent) => put(headers, names::X_B3_PARENTSPANID, &format!("{parent:016x}")),
-                None => headers.remove(names::X_B3_PARENTSPANID),
+                Some(parent) => put(
+                    headers,
+                    ProxyField::B3ParentSpanId,
+                    &format!("{parent:016x}"),
+                ),
+                None => headers.remove(ProxyField::B3ParentSpanId),
             }
-            put(headers, names::X_B3_SAMPLED, sampled);
+            put(headers, ProxyField::B3Sampled, sampled);
         }
     }
 }
 
-fn put(headers: &mut RequestFields, name: HeaderName, value: &str) {
-    headers.insert(name, value.as_bytes());
+fn put(headers: &mut RequestFields, field: ProxyField, value: &str) {
+    headers.insert(field, value.as_bytes());
 }
 
 /// An attribute value of a finished span.

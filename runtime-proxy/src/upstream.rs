@@ -291,7 +291,9 @@ pub async fn forward(
             deadline,
         )
         .await;
-        facts.upstream_time = Some(started.elapsed());
+        if facts.log.is_some() {
+            facts.upstream_time = Some(started.elapsed());
+        }
         let more_tries = attempt < tries && deadline.is_none_or(|d| Instant::now() < d);
         match result {
             Ok(response) => {
@@ -396,8 +398,7 @@ async fn try_once(
             "endpoint index out of range",
         ));
     };
-    let now = Instant::now();
-    let try_deadline = per_try.map(|t| now + t);
+    let try_deadline = per_try.map(|t| Instant::now() + t);
     let limit = match (try_deadline, deadline) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
