@@ -36,6 +36,8 @@ pub struct Lines {
     touched: u16,
     /// The fields among those that were removed.
     removed: u16,
+    /// The names of [`known_name`] among the lines, one bit each.
+    present: u16,
     /// The values set, one after another (a value that would end past 64 KiB turns the
     /// fields into a header map).
     values: Vec<u8>,
@@ -112,6 +114,40 @@ impl ProxyField {
     }
 }
 
+/// `Content-Type`, in the bits of [`known_name`].
+const CONTENT_TYPE: u16 = 1 << 9;
+/// A trace header that is not one of the proxy's fields (`x-b3-flags` and other `x-b3-*`).
+const OTHER_TRACE: u16 = 1 << 10;
+/// The trace headers among the bits of [`known_name`].
+const TRACE: u16 = 1 << ProxyField::Traceparent as u16
+    | 1 << ProxyField::B3 as u16
+    | 1 << ProxyField::B3TraceId as u16
+    | 1 << ProxyField::B3SpanId as u16
+    | 1 << ProxyField::B3ParentSpanId as u16
+    | 1 << ProxyField::B3Sampled as u16
+    | OTHER_TRACE;
+
+/// Names the request path asks about on every request, one bit each (a `ProxyField`'s bit is
+/// `1 << field as usize`), told once per line when the head is parsed: asking for one that is
+/// not there costs no search.
+fn known_name(name: &[u8]) -> u16 {
+    let is = |known: &str| name.eq_ignore_ascii_case(known.as_bytes());
+    let field = |field: ProxyField| 1 << field as usize;
+    match name.len() {
+        2 if is("b3") => field(ProxyField::B3),
+        11 if is("traceparent") => field(ProxyField::Traceparent),
+        12 if is("x-request-id") => field(ProxyField::RequestId),
+        12 if is("content-type") => CONTENT_TYPE,
+        15 if is("x-forwarded-for") => field(ProxyField::ForwardedFor),
+        17 if is("x-forwarded-proto") => field(ProxyField::ForwardedProto),
+        n if n >= 5 && name[..5].eq_ignore_ascii_case(b"x-b3-") => PROXY_FIELDS
+            .iter()
+            .find(|f| is(f.name()))
+            .map_or(OTHER_TRACE, |&f| field(f)),
+        _ => 0,
+    }
+}
+
 /// A name's length and its first and last bytes in lower case: names that differ almost
 /// always differ here, so a lookup compares whole names only once this matches.
 pub const fn name_tag(name: &[u8]) -> u32 {
@@ -149,14 +185,19 @@ pub struct Line {
 impl Lines {
     /// The lines of `head`, as the parser found them.
     pub fn new(head: Bytes, lines: Vec<Line>) -> Lines {
-        Lines {
+        let mut lines = Lines {
             head,
             lines,
             set: [(0, 0); PROXY_FIELDS.len()],
             touched: 0,
             removed: 0,
+            present: 0,
             values: Vec::new(),
+        };
+        for line in &lines.lines {
+            lines.present |= known_name(lines.bytes(line.name));
         }
+        lines
     }
 
     /// Whether every line ends in CRLF: only then are they passed on as they are (a bare LF
@@ -349,17 +390,44 @@ impl RequestFields {
             .chain(client.into_iter().flatten())
     }
 
-    /// Whether any field's name passes `test` (names as they arrived: compare ignoring case).
-    pub fn any_name(&self, test: impl Fn(&[u8]) -> bool) -> bool {
+    /// The first value of one of the proxy's fields, the client's or the proxy's own.
+    pub fn get_proxy(&self, field: ProxyField) -> Option<&[u8]> {
         match &self.0 {
-            Repr::Map(map) => map.keys().any(|name| test(name.as_str().as_bytes())),
+            Repr::Map(map) => map.get(field.name()).map(HeaderValue::as_bytes),
             Repr::Lines(lines) => {
-                ProxyField::each(lines.touched).any(|(i, field)| {
-                    lines.removed & (1 << i) == 0 && test(field.name().as_bytes())
-                }) || lines
-                    .lines
-                    .iter()
-                    .any(|line| test(lines.bytes(line.name)) && !lines.hidden(line))
+                let i = field as usize;
+                if lines.touched & (1 << i) != 0 {
+                    lines.value_of(i)
+                } else if lines.present & (1 << i) != 0 {
+                    lines.first_value(PROXY_TAGS[i], field.name())
+                } else {
+                    None
+                }
+            }
+        }
+    }
+
+    /// The first `Content-Type`.
+    pub fn content_type(&self) -> Option<&[u8]> {
+        match &self.0 {
+            Repr::Map(map) => map.get(header::CONTENT_TYPE).map(HeaderValue::as_bytes),
+            Repr::Lines(lines) if lines.present & CONTENT_TYPE != 0 => {
+                lines.first_value(name_tag(b"content-type"), "content-type")
+            }
+            Repr::Lines(_) => None,
+        }
+    }
+
+    /// Whether a trace header is among the fields: `traceparent`, `b3` or any `x-b3-*`.
+    pub fn traced(&self) -> bool {
+        match &self.0 {
+            Repr::Map(map) => map.keys().any(|name| {
+                let name = name.as_str();
+                name == "traceparent" || name == "b3" || name.starts_with("x-b3-")
+            }),
+            Repr::Lines(lines) => {
+                let visible = (lines.present & !lines.touched) | (lines.touched & !lines.removed);
+                visible & TRACE != 0
             }
         }
     }
@@ -490,19 +558,23 @@ impl RequestFields {
 /// The table's view of the request's fields. A repeated field gives its first value; a value
 /// that is not visible ASCII is absent.
 impl mesh_table::Headers for RequestFields {
-    fn get(&self, lowercase_name: &str) -> Option<&str> {
-        if let Repr::Map(map) = &self.0
-            && map.keys_len() <= 16
-        {
-            // A request has a handful of fields: comparing names is cheaper than parsing
-            // and hashing the name for a lookup. `iter` yields a name's first value first.
-            let value = map
-                .iter()
-                .find(|(name, _)| name.as_str() == lowercase_name)
-                .map(|(_, value)| value);
-            return value?.to_str().ok();
+    fn get(&self, lowercase_name: &str) -> Option<&[u8]> {
+        match &self.0 {
+            Repr::Map(map) => {
+                // A request has a handful of fields: comparing names is cheaper than parsing
+                // and hashing the name for a lookup. `iter` yields a name's first value first.
+                let value = if map.keys_len() <= 16 {
+                    map.iter()
+                        .find(|(name, _)| name.as_str() == lowercase_name)
+                        .map(|(_, value)| value)
+                } else {
+                    map.get(lowercase_name)
+                };
+                value?.to_str().ok().map(str::as_bytes)
+            }
+            // httparse let no control character but tab through: visible ASCII is ASCII.
+            Repr::Lines(_) => self.get(lowercase_name).filter(|value| value.is_ascii()),
         }
-        self.get_str(lowercase_name)
     }
 }
 
@@ -536,7 +608,11 @@ pub(crate) mod tests {
         );
         assert!(matches!(fields.0, Repr::Lines(_)));
         assert_eq!(fields.get_str("x-user"), Some("first"));
-        assert_eq!(mesh_table::Headers::get(&fields, "x-user"), Some("first"));
+        assert_eq!(
+            mesh_table::Headers::get(&fields, "x-user"),
+            Some(b"first".as_slice())
+        );
+        assert_eq!(mesh_table::Headers::get(&fields, "x-binary"), None);
         assert_eq!(
             fields.get_all("x-user").collect::<Vec<_>>(),
             [b"first".as_slice(), b"second"]
@@ -545,8 +621,55 @@ pub(crate) mod tests {
         assert_eq!(fields.get("x-binary"), Some("\u{ff}".as_bytes()));
         assert_eq!(fields.get_str("x-binary"), None, "not visible ASCII");
         assert_eq!(fields.get("x-absent"), None);
-        assert!(fields.any_name(|name| name.eq_ignore_ascii_case(b"x-user")));
-        assert!(!fields.any_name(|name| name.eq_ignore_ascii_case(b"x-absent")));
+        assert!(!fields.traced());
+        assert_eq!(fields.get_proxy(ProxyField::RequestId), None);
+        assert_eq!(fields.content_type(), None);
+    }
+
+    #[test]
+    fn known_names_are_found_as_lines_and_in_a_map() {
+        let head = "GET / HTTP/1.1\r\nHost: a\r\nX-Request-ID: id-1\r\nCONTENT-TYPE: application/grpc\r\n\
+                    x-forwarded-for: 10.0.0.1\r\nX-Forwarded-Proto: https\r\n\r\n";
+        let as_lines = lines(head);
+        let as_map = RequestFields::from(as_lines.to_map());
+        for fields in [&as_lines, &as_map] {
+            assert_eq!(
+                fields.get_proxy(ProxyField::RequestId),
+                Some(b"id-1".as_slice())
+            );
+            assert_eq!(
+                fields.get_proxy(ProxyField::ForwardedFor),
+                Some(b"10.0.0.1".as_slice())
+            );
+            assert_eq!(
+                fields.get_proxy(ProxyField::ForwardedProto),
+                Some(b"https".as_slice())
+            );
+            assert_eq!(fields.get_proxy(ProxyField::Traceparent), None);
+            assert_eq!(fields.content_type(), Some(b"application/grpc".as_slice()));
+            assert!(!fields.traced());
+        }
+        // Any `x-b3-*` name, or `traceparent` or `b3`, in any case, is a trace header.
+        for trace in [
+            "X-B3-Flags: 1",
+            "x-b3-other: 1",
+            "TraceParent: x",
+            "B3: 0",
+            "X-B3-SpanId: 1",
+        ] {
+            let fields = lines(&format!("GET / HTTP/1.1\r\nHost: a\r\n{trace}\r\n\r\n"));
+            assert!(fields.traced(), "{trace}");
+            assert!(RequestFields::from(fields.to_map()).traced(), "{trace}");
+        }
+        // The proxy's own field counts as soon as it is set.
+        let mut fields = lines("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert!(!fields.traced());
+        fields.insert(ProxyField::Traceparent, b"00-x");
+        assert!(fields.traced());
+        assert_eq!(
+            fields.get_proxy(ProxyField::Traceparent),
+            Some(b"00-x".as_slice())
+        );
     }
 
     #[test]
@@ -565,7 +688,11 @@ pub(crate) mod tests {
             let fields = RequestFields::from(headers);
             assert_eq!(fields.get("x-user").map(|_| ()), Some(()));
             let view: &dyn mesh_table::Headers = &fields;
-            assert_eq!(view.get("x-user"), Some("first"), "{extra} other headers");
+            assert_eq!(
+                view.get("x-user"),
+                Some(b"first".as_slice()),
+                "{extra} other headers"
+            );
             assert_eq!(view.get("x-absent"), None, "{extra} other headers");
             assert_eq!(view.get("x-binary"), None, "{extra} other headers");
         }
@@ -595,7 +722,7 @@ pub(crate) mod tests {
         assert_eq!(fields.get_str("x-request-id"), Some("proxy"));
         assert_eq!(fields.get_all("x-request-id").count(), 1);
         assert_eq!(fields.get("b3"), None);
-        assert!(!fields.any_name(|name| name.eq_ignore_ascii_case(b"b3")));
+        assert!(!fields.traced(), "b3 removed");
         assert_eq!(
             upstream_head(&fields, RequestFraming::Empty),
             "GET /p HTTP/1.1\r\nhost: up:80\r\nAccept: */*\r\nx-request-id: proxy\r\n\r\n"

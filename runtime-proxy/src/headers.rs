@@ -108,9 +108,9 @@ fn write_ipv4(out: &mut [u8; 15], ip: std::net::Ipv4Addr) -> usize {
     len
 }
 
-/// Appends the client to `x-forwarded-for`, sets `x-forwarded-proto` when absent, and adds an
-/// `x-request-id` when the client sent none.
-pub fn add_forwarding(fields: &mut RequestFields, client_ip: IpAddr, scheme: &str, random: u64) {
+/// Appends the client to `x-forwarded-for` and sets `x-forwarded-proto` when absent. (The
+/// `x-request-id` a request lacked was added when it began: `Observer::begin`.)
+pub fn add_forwarding(fields: &mut RequestFields, client_ip: IpAddr, scheme: &str) {
     let mut v4 = [0u8; 15];
     let ip_text;
     let ip: &[u8] = match client_ip {
@@ -123,7 +123,7 @@ pub fn add_forwarding(fields: &mut RequestFields, client_ip: IpAddr, scheme: &st
             ip_text.as_bytes()
         }
     };
-    match fields.get("x-forwarded-for") {
+    match fields.get_proxy(ProxyField::ForwardedFor) {
         Some(existing) => {
             let mut joined = Vec::with_capacity(existing.len() + 2 + ip.len());
             joined.extend_from_slice(existing);
@@ -135,14 +135,8 @@ pub fn add_forwarding(fields: &mut RequestFields, client_ip: IpAddr, scheme: &st
             fields.insert(ProxyField::ForwardedFor, ip);
         }
     }
-    if !fields.contains("x-forwarded-proto") {
+    if fields.get_proxy(ProxyField::ForwardedProto).is_none() {
         fields.insert(ProxyField::ForwardedProto, scheme.as_bytes());
-    }
-    if !fields.contains("x-request-id") {
-        fields.insert(
-            ProxyField::RequestId,
-            &request_id(crate::rng::next_u64(), random),
-        );
     }
 }
 
@@ -280,32 +274,30 @@ mod tests {
     }
 
     #[test]
-    fn forwarding_headers_append_and_keep_a_request_id() {
-        let client =
-            "GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 10.0.0.1\r\nX-Request-Id: abc\r\n\r\n";
+    fn forwarding_headers_append_and_keep_the_clients() {
+        let client = "GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 10.0.0.1\r\nX-Forwarded-Proto: https\r\n\r\n";
         let mut map = HeaderMap::new();
         map.insert("x-forwarded-for", "10.0.0.1".parse().unwrap());
-        map.insert("x-request-id", "abc".parse().unwrap());
+        map.insert("x-forwarded-proto", "https".parse().unwrap());
         for mut fields in [
             RequestFields::from(map),
             crate::fields::tests::lines(client),
         ] {
-            add_forwarding(&mut fields, IpAddr::from([127, 0, 0, 1]), "http", 5);
+            add_forwarding(&mut fields, IpAddr::from([127, 0, 0, 1]), "http");
             assert_eq!(
                 fields.get_str("x-forwarded-for"),
                 Some("10.0.0.1, 127.0.0.1")
             );
-            assert_eq!(fields.get_str("x-forwarded-proto"), Some("http"));
-            assert_eq!(fields.get_str("x-request-id"), Some("abc"));
+            assert_eq!(fields.get_str("x-forwarded-proto"), Some("https"));
             assert_eq!(fields.get_all("x-forwarded-for").count(), 1);
         }
         for mut fresh in [
             RequestFields::default(),
             crate::fields::tests::lines("GET / HTTP/1.1\r\nHost: a\r\n\r\n"),
         ] {
-            add_forwarding(&mut fresh, IpAddr::from([127, 0, 0, 1]), "http", 5);
-            assert_eq!(fresh.get("x-request-id").map(<[u8]>::len), Some(36));
+            add_forwarding(&mut fresh, IpAddr::from([127, 0, 0, 1]), "http");
             assert_eq!(fresh.get_str("x-forwarded-for"), Some("127.0.0.1"));
+            assert_eq!(fresh.get_str("x-forwarded-proto"), Some("http"));
         }
     }
 

@@ -441,7 +441,7 @@ impl Observer {
     ) -> Box<RequestFacts> {
         let started = Instant::now();
         let headers = &mut req.fields;
-        if !headers.contains("x-request-id") {
+        if headers.get_proxy(ProxyField::RequestId).is_none() {
             headers.insert(
                 ProxyField::RequestId,
                 &crate::headers::request_id(rng::next_u64(), rng::next_u64()),
@@ -449,7 +449,7 @@ impl Observer {
         }
         let trace = TraceContext::start(headers, self.sampler);
         let exporting = self.spans.is_some() && trace.sampled;
-        let protocol = match headers.get("content-type") {
+        let protocol = match headers.content_type() {
             Some(v) if v.starts_with(b"application/grpc") => Protocol::Grpc,
             _ => Protocol::Http,
         };

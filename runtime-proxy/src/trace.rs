@@ -220,15 +220,8 @@ impl TraceContext {
                 Some(_) => {}
             }
         };
-        // Most requests carry no trace headers: one pass over the names (a few string
-        // compares) rather than six hash lookups.
-        let traced = headers.any_name(|name| {
-            name.eq_ignore_ascii_case(b"traceparent")
-                || name.eq_ignore_ascii_case(b"b3")
-                || name
-                    .get(..5)
-                    .is_some_and(|p| p.eq_ignore_ascii_case(b"x-b3-"))
-        });
+        // Most requests carry no trace headers: known when their head was parsed.
+        let traced = headers.traced();
         if traced {
             take(
                 header(headers, "traceparent").and_then(parse_traceparent),

@@ -159,7 +159,7 @@ pub async fn forward(
 
     let scheme = uri.scheme_str().unwrap_or("http");
     fields.strip_hop_by_hop();
-    headers::add_forwarding(&mut fields, peer.ip(), scheme, random);
+    headers::add_forwarding(&mut fields, peer.ip(), scheme);
     facts.trace.inject(&mut fields);
     let (route_ops, destination_ops) = (route.request_headers(), destination.request_headers());
     if route_ops.len() + destination_ops.len() > 0 {

@@ -2,8 +2,10 @@
 # User-space instructions per proxied request, counted by callgrind: a noise-free figure for
 # comparing two mesh-proxy builds on this shared machine (wall-clock runs are not).
 #
-# usage: [MESHC=path] bash tests/bench/proxy_instructions.sh [PROXY_BINARY] [N] [HEADER_VALUE]
+# usage: [MESHC=path] bash tests/bench/proxy_instructions.sh [PROXY_BINARY|nginx] [N] [HEADER_VALUE]
 #   defaults: target/release/mesh-proxy, N=1 (routes of tests/bench/gen_repo.py), user-0
+#   `nginx` counts nginx as the harness configures it (../shared/bench/gen_nginx.py, N map
+#   entries), one process (`master_process off`), for the same requests.
 # needs: valgrind, nginx (the harness's upstreams: ../shared/bench/gen_upstream.py), python3.
 # It starts nginx (upstreams on 18081-18083) and the proxy under callgrind on 127.0.0.1:10083,
 # sends 300 warm-up requests, zeroes the counters, sends 2,000 keep-alive requests on one
@@ -24,11 +26,19 @@ trap cleanup EXIT
 python3 ../shared/bench/gen_upstream.py -o "$work/upstream.conf"
 nginx -p "$work/" -e "$work/error.log" -c "$work/upstream.conf" >"$work/upstream.log" 2>&1 &
 pids+=($!)
-python3 tests/bench/gen_repo.py "$n" "$work/repo" 18081 18082 18083
-"$meshc" build "$work/repo" -o "$work/table.mtbl" >/dev/null
-valgrind --tool=callgrind --callgrind-out-file="$work/cg.out" \
-  "$proxy" --table "$work/table.mtbl" --listen 127.0.0.1:10083 --admin 127.0.0.1:19911 \
-  --workers 1 --access-log off >"$work/proxy.log" 2>&1 &
+if [ "$proxy" = nginx ]; then
+  mkdir -p "$work/px"
+  python3 ../shared/bench/gen_nginx.py "$n" --listen 10083 -o "$work/px.conf"
+  sed -i 's/^daemon off;/daemon off;\nmaster_process off;/' "$work/px.conf"
+  valgrind --tool=callgrind --callgrind-out-file="$work/cg.out" \
+    nginx -p "$work/px/" -e "$work/px.err" -c "$work/px.conf" >"$work/proxy.log" 2>&1 &
+else
+  python3 tests/bench/gen_repo.py "$n" "$work/repo" 18081 18082 18083
+  "$meshc" build "$work/repo" -o "$work/table.mtbl" >/dev/null
+  valgrind --tool=callgrind --callgrind-out-file="$work/cg.out" \
+    "$proxy" --table "$work/table.mtbl" --listen 127.0.0.1:10083 --admin 127.0.0.1:19911 \
+    --workers 1 --access-log off >"$work/proxy.log" 2>&1 &
+fi
 proxy_pid=$!
 pids+=($proxy_pid)
 client() {

@@ -24,11 +24,11 @@ use crate::view::{
     VirtualHostView,
 };
 
-/// Request headers by lower-case name. The proxy implements it over its own header map, so no
-/// header is copied per request. When a header repeats, return the values joined by `,` (as
-/// Envoy matches them) or the first one.
+/// Request headers by lower-case name. The proxy implements it over its own request fields, so
+/// no header is copied per request. When a header repeats, return the values joined by `,` (as
+/// Envoy matches them) or the first one. A value that is not visible ASCII is absent.
 pub trait Headers {
-    fn get(&self, lowercase_name: &str) -> Option<&str>;
+    fn get(&self, lowercase_name: &str) -> Option<&[u8]>;
 }
 
 /// Headers as a slice of (name, value) pairs; names compare ASCII case-insensitively.
@@ -36,11 +36,11 @@ pub trait Headers {
 pub struct HeaderList<'a>(pub &'a [(&'a str, &'a str)]);
 
 impl Headers for HeaderList<'_> {
-    fn get(&self, lowercase_name: &str) -> Option<&str> {
+    fn get(&self, lowercase_name: &str) -> Option<&[u8]> {
         self.0
             .iter()
             .find(|(name, _)| name.eq_ignore_ascii_case(lowercase_name))
-            .map(|(_, value)| *value)
+            .map(|(_, value)| value.as_bytes())
     }
 }
 
@@ -364,14 +364,14 @@ impl<'a> Table<'a> {
         req: &RequestView<'r>,
         field_id: u32,
         name: u32,
-    ) -> Option<&'r str> {
+    ) -> Option<&'r [u8]> {
         match field_id {
-            field::PATH => Some(req.path),
-            field::METHOD => Some(req.method),
-            field::SCHEME => Some(req.scheme),
-            field::AUTHORITY => Some(req.authority),
+            field::PATH => Some(req.path.as_bytes()),
+            field::METHOD => Some(req.method.as_bytes()),
+            field::SCHEME => Some(req.scheme.as_bytes()),
+            field::AUTHORITY => Some(req.authority.as_bytes()),
             field::HEADER => req.headers.get(self.str(name)),
-            field::QUERY => query_param(req.query, self.str_bytes(name)),
+            field::QUERY => query_param(req.query, self.str_bytes(name)).map(str::as_bytes),
             _ => None,
         }
     }
@@ -387,7 +387,6 @@ impl<'a> Table<'a> {
             let Some(value) = self.request_value(req, d.get(dim::FIELD), d.get(dim::NAME)) else {
                 continue;
             };
-            let value = value.as_bytes();
             let fold = d.get(dim::IGNORE_CASE) != 0;
             if d.get(dim::HAS_EXACT) != 0 {
                 let mut hasher = KeyHasher::new(key_kind::EXACT, local, vhost_id);
@@ -488,7 +487,6 @@ impl<'a> Table<'a> {
             match self.request_value(req, c.get(cond::FIELD), c.get(cond::NAME)) {
                 None => false,
                 Some(value) => {
-                    let value = value.as_bytes();
                     let expected = self.str_bytes(c.get(cond::VALUE));
                     let fold = flags & COND_IGNORE_CASE != 0;
                     match test {

@@ -234,13 +234,18 @@ impl<'s> Oracle<'s> {
                 .is_none_or(|sm| self.string_matches(sm, req.authority, false))
             && m.headers
                 .iter()
-                .all(|(n, hm)| self.header_matches(hm, req.headers.get(n)))
+                .all(|(n, hm)| self.header_matches(hm, header_str(req, n)))
             && m.without_headers
                 .iter()
-                .all(|(n, hm)| !self.header_matches(hm, req.headers.get(n)))
+                .all(|(n, hm)| !self.header_matches(hm, header_str(req, n)))
             && m.query_params
                 .iter()
                 .all(|(n, hm)| self.header_matches(hm, query(n)))
             && m.port.is_none_or(|p| req.port == Some(p))
     }
+}
+
+/// A header's value as text (the executor hands out visible ASCII only).
+fn header_str<'r>(req: &RequestView<'r>, name: &str) -> Option<&'r str> {
+    std::str::from_utf8(req.headers.get(name)?).ok()
 }

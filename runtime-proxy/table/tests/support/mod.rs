@@ -78,11 +78,11 @@ pub fn uri(m: StringMatchSpec) -> MatchSpec {
 pub struct OwnedHeaders(pub Vec<(String, String)>);
 
 impl Headers for OwnedHeaders {
-    fn get(&self, lowercase_name: &str) -> Option<&str> {
+    fn get(&self, lowercase_name: &str) -> Option<&[u8]> {
         self.0
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(lowercase_name))
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| v.as_bytes())
     }
 }
 
