@@ -127,11 +127,33 @@ const TRACE: u16 = 1 << ProxyField::Traceparent as u16
     | 1 << ProxyField::B3Sampled as u16
     | OTHER_TRACE;
 
+/// Whether `name`, a field name httparse accepted, is `known` (lower-case letters, digits and
+/// `-`) ignoring case. Setting bit 0x20 lower-cases a letter and leaves those characters as
+/// they are; the only other bytes it turns into them are control characters, which no field
+/// name holds. Eight bytes at a time.
+pub fn is_name(name: &[u8], known: &[u8]) -> bool {
+    const LOWER: u64 = 0x2020_2020_2020_2020;
+    if name.len() != known.len() {
+        return false;
+    }
+    let (mut name, mut known) = (name, known);
+    while let (Some((a, rest_a)), Some((b, rest_b))) = (
+        name.split_first_chunk::<8>(),
+        known.split_first_chunk::<8>(),
+    ) {
+        if u64::from_le_bytes(*a) | LOWER != u64::from_le_bytes(*b) {
+            return false;
+        }
+        (name, known) = (rest_a, rest_b);
+    }
+    name.iter().zip(known).all(|(&a, &b)| a | 0x20 == b)
+}
+
 /// Names the request path asks about on every request, one bit each (a `ProxyField`'s bit is
 /// `1 << field as usize`), told once per line when the head is parsed: asking for one that is
 /// not there costs no search.
 fn known_name(name: &[u8]) -> u16 {
-    let is = |known: &str| name.eq_ignore_ascii_case(known.as_bytes());
+    let is = |known: &str| is_name(name, known.as_bytes());
     let field = |field: ProxyField| 1 << field as usize;
     match name.len() {
         2 if is("b3") => field(ProxyField::B3),
@@ -140,7 +162,7 @@ fn known_name(name: &[u8]) -> u16 {
         12 if is("content-type") => CONTENT_TYPE,
         15 if is("x-forwarded-for") => field(ProxyField::ForwardedFor),
         17 if is("x-forwarded-proto") => field(ProxyField::ForwardedProto),
-        n if n >= 5 && name[..5].eq_ignore_ascii_case(b"x-b3-") => PROXY_FIELDS
+        n if n >= 5 && is_name(&name[..5], b"x-b3-") => PROXY_FIELDS
             .iter()
             .find(|f| is(f.name()))
             .map_or(OTHER_TRACE, |&f| field(f)),
@@ -624,6 +646,37 @@ pub(crate) mod tests {
         assert!(!fields.traced());
         assert_eq!(fields.get_proxy(ProxyField::RequestId), None);
         assert_eq!(fields.content_type(), None);
+    }
+
+    #[test]
+    fn names_compare_ignoring_case_eight_bytes_at_a_time() {
+        for (name, known, same) in [
+            (&b"Content-Length"[..], &b"content-length"[..], true),
+            (b"CONTENT-LENGTH", b"content-length", true),
+            (b"content-lengtH", b"content-length", true),
+            (b"content-lengt", b"content-length", false),
+            (b"content_length", b"content-length", false),
+            (b"Content-Lengtg", b"content-length", false),
+            (b"Dontent-Length", b"content-length", false),
+            (b"TE", b"te", true),
+            (b"tf", b"te", false),
+            (b"X-B3-", b"x-b3-", true),
+            (b"", b"", true),
+        ] {
+            assert_eq!(is_name(name, known), same, "{name:?} {known:?}");
+            assert_eq!(name.eq_ignore_ascii_case(known), same, "{name:?} {known:?}");
+        }
+        // Every token byte against every lower-case letter, digit and `-`.
+        let tchar = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+        for b in (0..=255u8).filter(|&b| tchar(b)) {
+            for k in (b'a'..=b'z').chain(b'0'..=b'9').chain([b'-']) {
+                assert_eq!(
+                    is_name(&[b], &[k]),
+                    [b].eq_ignore_ascii_case(&[k]),
+                    "{b} {k}"
+                );
+            }
+        }
     }
 
     #[test]

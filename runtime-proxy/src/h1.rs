@@ -15,7 +15,7 @@ use std::mem::MaybeUninit;
 use bytes::{Buf, Bytes, BytesMut};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, Version, header};
 
-use crate::fields::{Line, Lines, RequestFields, name_tag};
+use crate::fields::{Line, Lines, RequestFields, is_name, name_tag};
 
 /// Response heads larger than this are refused (Envoy's default header limit is 60 KiB).
 pub const MAX_HEAD_BYTES: usize = 64 * 1024;
@@ -238,7 +238,7 @@ enum FieldKind {
 }
 
 fn field_kind(name: &[u8]) -> FieldKind {
-    let is = |known: &[u8]| name.eq_ignore_ascii_case(known);
+    let is = |known: &[u8]| is_name(name, known);
     match name.len() {
         2 if is(b"te") => FieldKind::HopByHop,
         4 if is(b"date") => FieldKind::Date,

@@ -21,13 +21,28 @@ pub mod names {
 /// Lower-case hex digits, for the values the proxy writes without `fmt`.
 pub const HEX: &[u8; 16] = b"0123456789abcdef";
 
+/// Two lower-case hex digits for each byte value.
+const HEX_PAIRS: [[u8; 2]; 256] = {
+    let mut pairs = [[0; 2]; 256];
+    let mut i = 0;
+    while i < 256 {
+        pairs[i] = [HEX[i >> 4], HEX[i & 0xf]];
+        i += 1;
+    }
+    pairs
+};
+
 /// Writes `value` as lower-case hex into all of `out`, most significant digit first (the high
-/// digits that do not fit are dropped).
+/// digits that do not fit are dropped). Two digits per step.
 pub fn write_hex(out: &mut [u8], value: u128) {
     let mut v = value;
-    for b in out.iter_mut().rev() {
-        *b = HEX[(v & 0xf) as usize];
-        v >>= 4;
+    let mut pairs = out.rchunks_exact_mut(2);
+    for pair in &mut pairs {
+        pair.copy_from_slice(&HEX_PAIRS[(v & 0xff) as usize]);
+        v >>= 8;
+    }
+    if let [first] = pairs.into_remainder() {
+        *first = HEX[(v & 0xf) as usize];
     }
 }
 
@@ -298,6 +313,23 @@ mod tests {
             add_forwarding(&mut fresh, IpAddr::from([127, 0, 0, 1]), "http");
             assert_eq!(fresh.get_str("x-forwarded-for"), Some("127.0.0.1"));
             assert_eq!(fresh.get_str("x-forwarded-proto"), Some("http"));
+        }
+    }
+
+    #[test]
+    fn hex_fills_its_slice_from_the_right() {
+        for (len, value, expected) in [
+            (32, u128::MAX, "ffffffffffffffffffffffffffffffff"),
+            (16, 0x00f0_67aa_0ba9_02b7, "00f067aa0ba902b7"),
+            (3, 0xabc, "abc"),
+            (3, 0x1abc, "abc"),
+            (1, 0xf, "f"),
+            (5, 0x12, "00012"),
+            (0, 7, ""),
+        ] {
+            let mut out = vec![b'?'; len];
+            write_hex(&mut out, value);
+            assert_eq!(String::from_utf8(out).unwrap(), expected);
         }
     }
 
