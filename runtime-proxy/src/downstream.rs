@@ -262,8 +262,11 @@ pub async fn serve<F, Fut>(
         };
 
         // The service's future is large (the whole request path); on the heap it costs a
-        // connection memory only while a request is in flight, as hyper's server does.
-        let mut main = Box::pin(service(request, peer));
+        // connection memory only while a request is in flight, as hyper's server does. It is
+        // written into an uninitialised box: `Box::pin(future)` built it on the stack first
+        // and copied all 4.3 KB, where only the arguments (about 330 bytes) hold anything
+        // before the first poll (BENCHMARKS.md, "the service future's box").
+        let mut main = Box::into_pin(Box::write(Box::new_uninit(), service(request, peer)));
         let (written, body_read) = match feeder {
             Some((framing, tx)) => {
                 let mut feeder = pin!(feed(&mut rd, &mut buf, framing, tx, activity));

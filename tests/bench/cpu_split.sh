@@ -6,7 +6,11 @@
 # Upstreams (../shared/bench/gen_upstream.py, nginx) and wrk -t1 -c32 on CPU 0, the proxy on
 # CPU 1 (mesh-proxy --workers 1 --access-log off, or nginx from ../shared/bench/gen_nginx.py),
 # N header routes, requests with `x-user: VALUE`. Prints req/s and user and system us per
-# request (the process's threads together). Every process is stopped by PID.
+# request (the process's threads together), minor page faults per request, and wrk's p50,
+# p90 and p99. Every process is stopped by PID.
+#   SYSCALLS=1: system calls per request by kind and context switches, counted at full speed
+#   by the kernel's tracepoints (perf stat; needs root or perf_event_paranoid <= -1).
+#   STRACE=1: the same from strace -c, which slows the proxy about tenfold.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 peer=${1:?usage: cpu_split.sh mesh-proxy|nginx}
@@ -49,10 +53,41 @@ if [ "$peer" = nginx ]; then
   proxy=$(pgrep -P "$(cat "$work/px/nginx.pid")" | head -1)
 fi
 ticks=$(getconf CLK_TCK)
-read -r u0 s0 < <(awk '{print $14, $15}' "/proc/$proxy/stat")
-out=$(taskset -c 0 wrk -t1 -c32 -d"${duration}s" -H "x-user: $value" http://127.0.0.1:10083/)
-read -r u1 s1 < <(awk '{print $14, $15}' "/proc/$proxy/stat")
+if [ "${STRACE:-0}" = 1 ]; then
+  # Syscall counts for the run (strace slows the proxy: read the counts, not the times).
+  strace -c -f -p "$proxy" -o "$work/strace.txt" 2>/dev/null &
+  tracer=$!
+  pids+=("$tracer")
+  sleep 0.5
+fi
+if [ "${SYSCALLS:-0}" = 1 ]; then
+  # System calls and context switches at full speed, counted by the kernel's tracepoints.
+  perf stat -x, -o "$work/perf.txt" -p "$proxy" -e raw_syscalls:sys_enter,context-switches \
+    -e syscalls:sys_enter_epoll_wait,syscalls:sys_enter_recvfrom,syscalls:sys_enter_sendto \
+    -e syscalls:sys_enter_writev,syscalls:sys_enter_readv,syscalls:sys_enter_read,syscalls:sys_enter_write \
+    -e syscalls:sys_enter_getsockopt,syscalls:sys_enter_epoll_ctl 2>/dev/null &
+  counter=$!
+  pids+=("$counter")
+  sleep 0.2
+fi
+read -r u0 s0 f0 < <(awk '{print $14, $15, $10}' "/proc/$proxy/stat")
+out=$(taskset -c 0 wrk -t1 -c32 -d"${duration}s" --latency -H "x-user: $value" http://127.0.0.1:10083/)
+read -r u1 s1 f1 < <(awk '{print $14, $15, $10}' "/proc/$proxy/stat")
+lat=$(awk '/^ +(50|90|99)%/ {printf "p%s %s ", $1, $2}' <<<"$out" | tr -d '%')
 requests=$(awk '/requests in/ {print $1}' <<<"$out")
 rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
 awk -v p="$peer" -v n="$n" -v r="$requests" -v rps="$rps" -v u=$((u1 - u0)) -v s=$((s1 - s0)) -v t="$ticks" \
-  'BEGIN { printf "%s N=%s: %s req/s, user %.1f us/req, system %.1f us/req\n", p, n, rps, u / t * 1e6 / r, s / t * 1e6 / r }'
+  -v f=$((f1 - f0)) -v lat="$lat" \
+  'BEGIN { printf "%s N=%s: %s req/s, user %.1f us/req, system %.1f us/req, %.3f minor faults/req, %s\n", p, n, rps, u / t * 1e6 / r, s / t * 1e6 / r, f / r, lat }'
+if [ "${STRACE:-0}" = 1 ]; then
+  kill -INT "$tracer"
+  wait "$tracer" 2>/dev/null || true
+  awk -v r="$requests" '$NF ~ /^[a-z_0-9]+$/ && $(NF-1) ~ /^[0-9]+$/ && $NF != "total" {
+      calls = ($5 ~ /^[0-9]+$/ && NF >= 6) ? $4 : $(NF-1); printf "  %-16s %.2f calls/req\n", $NF, $4 / r }' \
+    "$work/strace.txt"
+fi
+if [ "${SYSCALLS:-0}" = 1 ]; then
+  kill -INT "$counter"
+  wait "$counter" 2>/dev/null || true
+  awk -F, -v r="$requests" '$1 ~ /^[0-9]+$/ && $1 > 0 { printf "  %-40s %.3f /req\n", $3, $1 / r }' "$work/perf.txt"
+fi

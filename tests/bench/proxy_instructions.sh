@@ -6,6 +6,8 @@
 #   defaults: target/release/mesh-proxy, N=1 (routes of tests/bench/gen_repo.py), user-0
 #   `nginx` counts nginx as the harness configures it (../shared/bench/gen_nginx.py, N map
 #   entries), one process (`master_process off`), for the same requests.
+#   CALLGRIND_FLAGS is passed to valgrind, e.g. "--cache-sim=yes --branch-sim=yes" for the
+#   simulated cache misses (read them with callgrind_annotate on the profile printed).
 # needs: valgrind, nginx (the harness's upstreams: ../shared/bench/gen_upstream.py), python3.
 # It starts nginx (upstreams on 18081-18083) and the proxy under callgrind on 127.0.0.1:10083,
 # sends 300 warm-up requests, zeroes the counters, sends 2,000 keep-alive requests on one
@@ -30,12 +32,12 @@ if [ "$proxy" = nginx ]; then
   mkdir -p "$work/px"
   python3 ../shared/bench/gen_nginx.py "$n" --listen 10083 -o "$work/px.conf"
   sed -i 's/^daemon off;/daemon off;\nmaster_process off;/' "$work/px.conf"
-  valgrind --tool=callgrind --callgrind-out-file="$work/cg.out" \
+  valgrind --tool=callgrind ${CALLGRIND_FLAGS:-} --callgrind-out-file="$work/cg.out" \
     nginx -p "$work/px/" -e "$work/px.err" -c "$work/px.conf" >"$work/proxy.log" 2>&1 &
 else
   python3 tests/bench/gen_repo.py "$n" "$work/repo" 18081 18082 18083
   "$meshc" build "$work/repo" -o "$work/table.mtbl" >/dev/null
-  valgrind --tool=callgrind --callgrind-out-file="$work/cg.out" \
+  valgrind --tool=callgrind ${CALLGRIND_FLAGS:-} --callgrind-out-file="$work/cg.out" \
     "$proxy" --table "$work/table.mtbl" --listen 127.0.0.1:10083 --admin 127.0.0.1:19911 \
     --workers 1 --access-log off >"$work/proxy.log" 2>&1 &
 fi
