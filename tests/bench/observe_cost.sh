@@ -28,7 +28,8 @@ for tool in wrk nginx taskset curl python3; do
   command -v "$tool" >/dev/null || { echo "observe_cost: missing $tool" >&2; exit 1; }
 done
 
-cargo build --release --locked -p meshc -p mesh-proxy >&2
+cargo build --release --locked -p meshc >&2
+cargo build --profile proxy --locked -p mesh-proxy >&2
 work=$(mktemp -d /tmp/observe-cost.XXXXXX)
 pids=()
 cleanup() {
@@ -108,7 +109,7 @@ run() {
     flags=(--metrics off --access-log off)
   fi
   rm -f "$work/access.log"
-  taskset -c "$PROXY_CPU" target/release/mesh-proxy --table "$work/table.mtbl" \
+  taskset -c "$PROXY_CPU" target/proxy/mesh-proxy --table "$work/table.mtbl" \
     --listen "127.0.0.1:$PROXY_PORT" --admin "127.0.0.1:$ADMIN_PORT" --workers 1 \
     --workload-name bench --workload-namespace default "${flags[@]}" \
     >/dev/null 2>>"$work/proxy.log" &

@@ -3,7 +3,8 @@
 # comparing two mesh-proxy builds on this shared machine (wall-clock runs are not).
 #
 # usage: [MESHC=path] bash tests/bench/proxy_instructions.sh [PROXY_BINARY|nginx] [N] [HEADER_VALUE]
-#   defaults: target/release/mesh-proxy, N=1 (routes of tests/bench/gen_repo.py), user-0
+#   defaults: target/proxy/mesh-proxy (`cargo build --profile proxy -p mesh-proxy`), N=1
+#   (routes of tests/bench/gen_repo.py), user-0
 #   `nginx` counts nginx as the harness configures it (../shared/bench/gen_nginx.py, N map
 #   entries), one process (`master_process off`), for the same requests.
 #   CALLGRIND_FLAGS is passed to valgrind, e.g. "--cache-sim=yes --branch-sim=yes" for the
@@ -14,7 +15,7 @@
 # connection, dumps, and prints total instructions / 2,000. Both processes are stopped by PID.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-proxy=${1:-target/release/mesh-proxy}
+proxy=${1:-target/proxy/mesh-proxy}
 n=${2:-1}
 value=${3:-user-0}
 meshc=${MESHC:-target/release/meshc}
