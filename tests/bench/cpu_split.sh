@@ -8,7 +8,7 @@
 # -p mesh-proxy`), --workers 1 --access-log off, or nginx from ../shared/bench/gen_nginx.py),
 # N header routes, requests with `x-user: VALUE`. Prints req/s and user and system us per
 # request (the process's threads together), minor page faults per request, and wrk's p50,
-# p90 and p99. Every process is stopped by PID.
+# p90 and p99, and the steal time of the machine's cores. Every process is stopped by PID.
 #   SYSCALLS=1: system calls per request by kind and context switches, counted at full speed
 #   by the kernel's tracepoints (perf stat; needs root or perf_event_paranoid <= -1).
 #   STRACE=1: the same from strace -c, which slows the proxy about tenfold.
@@ -72,14 +72,16 @@ if [ "${SYSCALLS:-0}" = 1 ]; then
   sleep 0.2
 fi
 read -r u0 s0 f0 < <(awk '{print $14, $15, $10}' "/proc/$proxy/stat")
+read -r all0 steal0 < <(awk '/^cpu / {t = 0; for (i = 2; i <= NF; i++) t += $i; print t, $9}' /proc/stat)
 out=$(taskset -c 0 wrk -t1 -c32 -d"${duration}s" --latency -H "x-user: $value" http://127.0.0.1:10083/)
 read -r u1 s1 f1 < <(awk '{print $14, $15, $10}' "/proc/$proxy/stat")
+read -r all1 steal1 < <(awk '/^cpu / {t = 0; for (i = 2; i <= NF; i++) t += $i; print t, $9}' /proc/stat)
 lat=$(awk '/^ +(50|90|99)%/ {printf "p%s %s ", $1, $2}' <<<"$out" | tr -d '%')
 requests=$(awk '/requests in/ {print $1}' <<<"$out")
 rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
 awk -v p="$peer" -v n="$n" -v r="$requests" -v rps="$rps" -v u=$((u1 - u0)) -v s=$((s1 - s0)) -v t="$ticks" \
-  -v f=$((f1 - f0)) -v lat="$lat" \
-  'BEGIN { printf "%s N=%s: %s req/s, user %.1f us/req, system %.1f us/req, %.3f minor faults/req, %s\n", p, n, rps, u / t * 1e6 / r, s / t * 1e6 / r, f / r, lat }'
+  -v f=$((f1 - f0)) -v lat="$lat" -v st=$((steal1 - steal0)) -v all=$((all1 - all0)) \
+  'BEGIN { printf "%s N=%s: %s req/s, user %.1f us/req, system %.1f us/req, %.3f minor faults/req, %ssteal %.1f%%\n", p, n, rps, u / t * 1e6 / r, s / t * 1e6 / r, f / r, lat, 100 * st / all }'
 if [ "${STRACE:-0}" = 1 ]; then
   kill -INT "$tracer"
   wait "$tracer" 2>/dev/null || true
