@@ -147,15 +147,17 @@ pub async fn forward(
         peer,
         random,
     } = request;
-    let started = Instant::now();
     let Some(state) = loaded.cluster(cluster.id()) else {
         return local_reply(500, "internal error: the cluster has no runtime state\n");
     };
     let route = decision.route;
-    let deadline = route
-        .timeout_ms()
-        .filter(|&ms| ms > 0)
-        .map(|ms| started + Duration::from_millis(u64::from(ms)));
+    let timeout_ms = route.timeout_ms().filter(|&ms| ms > 0);
+    // The clock is read only for what needs it: the route timeout, or the access log's
+    // upstream time (a read costs about 35 ns; most routes have neither).
+    let started = (timeout_ms.is_some() || facts.log.is_some()).then(Instant::now);
+    let deadline = timeout_ms
+        .zip(started)
+        .map(|(ms, started)| started + Duration::from_millis(u64::from(ms)));
 
     let scheme = uri.scheme_str().unwrap_or("http");
     fields.strip_hop_by_hop();
@@ -291,7 +293,9 @@ pub async fn forward(
             deadline,
         )
         .await;
-        if facts.log.is_some() {
+        if facts.log.is_some()
+            && let Some(started) = started
+        {
             facts.upstream_time = Some(started.elapsed());
         }
         let more_tries = attempt < tries && deadline.is_none_or(|d| Instant::now() < d);
