@@ -108,6 +108,17 @@ impl EndpointState {
 }
 
 impl ClusterState {
+    /// The time to test [`EndpointState::is_healthy`] against: the clock (`now_ms`) once some
+    /// endpoint has been ejected. Until then every endpoint is healthy at any time
+    /// (`ejected_until_ms` is 0), and 0 serves without a clock read (about 35 ns).
+    pub fn health_clock(&self) -> u64 {
+        let ever_ejected = self
+            .endpoints
+            .iter()
+            .any(|e| e.ejected_until_ms.load(Ordering::Relaxed) != 0);
+        if ever_ejected { now_ms() } else { 0 }
+    }
+
     fn new(cluster: ClusterView<'_>) -> ClusterState {
         let mut endpoints: Vec<EndpointState> = cluster
             .endpoints()
