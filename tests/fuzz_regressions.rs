@@ -100,6 +100,20 @@ fn executor_regressions() {
     replay("executor", harness::executor);
 }
 
+#[test]
+fn request_wire_seeds_and_regressions() {
+    replay_dir("seeds", "request_wire", harness::request_wire);
+    replay("request_wire", harness::request_wire);
+    assert!(inputs_in("seeds", "request_wire").len() >= 8);
+}
+
+#[test]
+fn response_wire_seeds_and_regressions() {
+    replay_dir("seeds", "response_wire", harness::response_wire);
+    replay("response_wire", harness::response_wire);
+    assert!(inputs_in("seeds", "response_wire").len() >= 8);
+}
+
 /// The harness itself works: the executor's fixed policy checks cleanly and the oracle
 /// agrees on an empty request, and the bookinfo artifact loads and executes.
 #[test]

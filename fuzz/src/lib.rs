@@ -67,8 +67,16 @@ pub fn table_loader(data: &[u8]) -> [Result<(), LoadError>; 2] {
 
 fn load_and_exercise(bytes: &[u8]) -> Result<(), LoadError> {
     let aligned = AlignedBytes::new(bytes);
-    let table = Table::load(&aligned)?;
-    exercise_table(&table);
+    let loaded = Table::load(&aligned);
+    // The proxy loads with the same checks, then builds its per-cluster state (endpoint
+    // addresses, balancer, outlier detection) from the views: it must take what loads.
+    let proxy = mesh_proxy::Loaded::from_bytes(bytes);
+    assert_eq!(
+        loaded.as_ref().err().map(ToString::to_string),
+        proxy.as_ref().err().map(ToString::to_string),
+        "the proxy's loader and the table's disagree"
+    );
+    exercise_table(&loaded?);
     Ok(())
 }
 
@@ -438,4 +446,19 @@ pub fn executor_request(request: &FuzzRequest) {
         request.port,
         request.random,
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// request_wire, response_wire
+
+/// A client's bytes (after one control byte) read by the proxy's HTTP/1.1 server, whole and
+/// in pieces, and forwarded upstream: see `mesh_proxy::fuzzing::request_wire`.
+pub fn request_wire(data: &[u8]) {
+    mesh_proxy::fuzzing::request_wire(data);
+}
+
+/// An upstream's bytes (after one control byte) read by the proxy's HTTP/1.1 client, whole
+/// and in pieces, and relayed to the client: see `mesh_proxy::fuzzing::response_wire`.
+pub fn response_wire(data: &[u8]) {
+    mesh_proxy::fuzzing::response_wire(data);
 }

@@ -10,6 +10,8 @@ mod admin;
 mod downstream;
 mod error;
 mod fields;
+#[doc(hidden)]
+pub mod fuzzing;
 mod h1;
 mod headers;
 mod lb;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the three cargo-fuzz targets one after the other on the stable toolchain (`-s none`),
+# Runs the cargo-fuzz targets one after the other on the stable toolchain (`-s none`),
 # each for SECONDS (default 660), at low priority, and prints one summary line per target:
 # executions, exec/s, coverage, corpus growth and findings (files libFuzzer wrote under
 # fuzz/artifacts/<target>/). Logs go to $LOG_DIR (default /tmp/meshc-fuzz).
@@ -13,7 +13,7 @@ seconds=${1:-660}
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(yaml_front_end table_loader executor)
+    targets=(yaml_front_end table_loader executor request_wire response_wire)
 fi
 log_dir=${LOG_DIR:-/tmp/meshc-fuzz}
 mkdir -p "$log_dir"

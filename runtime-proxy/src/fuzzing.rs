@@ -1,0 +1,406 @@
+//! Properties of the proxy's HTTP/1.1 readers and writers over arbitrary bytes, for the fuzz
+//! targets `request_wire` and `response_wire` (`fuzz/`), for `tests/fuzz_regressions.rs`,
+//! which replays their committed inputs, and for the mutation tests in `h1.rs`. Each entry
+//! point takes any input and panics only when a property breaks:
+//!
+//! - [`request_wire`]: a client's bytes read as the server reads them give the same request
+//!   (head, body, where it ends) whether they arrive in one piece or in small pieces, and
+//!   what the proxy writes upstream from it is exactly one request with the same body.
+//! - [`response_wire`]: the same for an upstream's bytes read as the pool reads them, and
+//!   what the proxy writes to its client from it.
+//!
+//! Not part of the proxy's interface: hidden from its documentation.
+
+use bytes::BytesMut;
+use http::{Method, StatusCode, Version};
+
+use crate::fields::ProxyField;
+use crate::h1::{
+    self, BodyFraming, ConnectionField, Decoded, RequestFraming, ResponseFraming,
+};
+
+/// What was reached, so that a test can tell its inputs exercise both readers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Reached {
+    pub head: bool,
+    pub body: bool,
+}
+
+/// How a body read stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum BodyEnd {
+    /// The framing said the body ended; so many bytes of the wire were used in all.
+    End { used: usize },
+    /// A framing error.
+    Refused,
+    /// The wire ended first.
+    Short,
+}
+
+/// Bytes handed to a reader `step` at a time, as a socket may deliver them.
+struct Pieces<'w> {
+    wire: &'w [u8],
+    fed: usize,
+    step: usize,
+}
+
+impl Pieces<'_> {
+    /// Appends the next piece to `buf`; false once the wire is used up.
+    fn feed(&mut self, buf: &mut BytesMut) -> bool {
+        if self.fed >= self.wire.len() {
+            return false;
+        }
+        let next = (self.fed + self.step).min(self.wire.len());
+        buf.extend_from_slice(&self.wire[self.fed..next]);
+        self.fed = next;
+        true
+    }
+
+    /// Bytes of the wire taken so far that `buf` no longer holds.
+    fn used(&self, buf: &BytesMut) -> usize {
+        self.fed - buf.len()
+    }
+
+    /// All of `wire` in a buffer at once.
+    fn whole(wire: &[u8]) -> (Pieces<'_>, BytesMut) {
+        let mut pieces = Pieces {
+            wire,
+            fed: 0,
+            step: wire.len().max(1),
+        };
+        let mut buf = BytesMut::new();
+        pieces.feed(&mut buf);
+        (pieces, buf)
+    }
+}
+
+/// Reads a body the way the proxy does: decode, and read more when asked to.
+fn read_body(
+    framing: &mut BodyFraming,
+    buf: &mut BytesMut,
+    pieces: &mut Pieces<'_>,
+) -> (Vec<u8>, BodyEnd) {
+    let mut body = Vec::new();
+    loop {
+        match framing.decode(buf, false) {
+            Ok(Decoded::Data(data)) => {
+                assert!(!data.is_empty(), "the body reader gave an empty piece");
+                body.extend_from_slice(&data);
+            }
+            Ok(Decoded::End) => {
+                return (body, BodyEnd::End {
+                    used: pieces.used(buf),
+                });
+            }
+            Err(_) => return (body, BodyEnd::Refused),
+            Ok(Decoded::NeedMore) if pieces.feed(buf) => {}
+            Ok(Decoded::NeedMore) => return (body, BodyEnd::Short),
+        }
+    }
+}
+
+/// A request as read from a wire, in a form two reads can be compared by.
+#[derive(Debug, PartialEq, Eq)]
+enum RequestRead {
+    /// Refused with this status (400, 431 or 501). Which of 400 and 431 can depend on how
+    /// much had arrived when the reader gave up, so the status is not compared.
+    Refused(u16),
+    /// The head never completed.
+    Partial,
+    Read {
+        /// The request line and fields as the proxy writes them upstream.
+        upstream_head: Vec<u8>,
+        version: Version,
+        keep_alive: bool,
+        expect_continue: bool,
+        chunked: bool,
+        body: Vec<u8>,
+        end: BodyEnd,
+    },
+}
+
+impl RequestRead {
+    fn same_as(&self, other: &RequestRead) -> bool {
+        match (self, other) {
+            (RequestRead::Refused(_), RequestRead::Refused(_)) => true,
+            _ => self == other,
+        }
+    }
+}
+
+/// Head limits as the server's defaults set them, scaled down so that a fuzzer reaches them.
+const MAX_HEAD: usize = 1024;
+const MAX_FIELDS: usize = 32;
+
+fn read_request(wire: &[u8], step: usize) -> RequestRead {
+    let mut pieces = Pieces {
+        wire,
+        fed: 0,
+        step,
+    };
+    let mut buf = BytesMut::new();
+    let head = loop {
+        match h1::parse_request_head(&mut buf, MAX_HEAD, MAX_FIELDS) {
+            Ok(Some(head)) => break head,
+            Ok(None) if pieces.feed(&mut buf) => {}
+            Ok(None) => return RequestRead::Partial,
+            Err(refused) => {
+                assert!(
+                    [400, 431, 501].contains(&refused.status),
+                    "a request refused with {refused:?}"
+                );
+                return RequestRead::Refused(refused.status);
+            }
+        }
+    };
+    let mut fields = head.fields;
+    fields.insert(ProxyField::RequestId, b"proxy-id");
+    let path = head.uri.path_and_query().map_or("/", |p| p.as_str());
+    let mut upstream_head = Vec::new();
+    h1::encode_request_head(
+        &mut upstream_head,
+        &head.method,
+        path,
+        &fields,
+        RequestFraming::Empty,
+        "up",
+    );
+    let chunked = matches!(head.framing, BodyFraming::Chunked(_));
+    let mut framing = head.framing;
+    let (body, end) = read_body(&mut framing, &mut buf, &mut pieces);
+    RequestRead::Read {
+        upstream_head,
+        version: head.version,
+        keep_alive: head.keep_alive,
+        expect_continue: head.expect_continue,
+        chunked,
+        body,
+        end,
+    }
+}
+
+/// Checks what the proxy sends upstream for a request read whole from the client: one
+/// request, with the proxy's `Host` and `x-request-id`, the same method and body, and nothing
+/// after it (no second request smuggled inside the first).
+fn check_forwarded(wire: &[u8]) {
+    let (mut pieces, mut buf) = Pieces::whole(wire);
+    let Ok(Some(head)) = h1::parse_request_head(&mut buf, MAX_HEAD, MAX_FIELDS) else {
+        return;
+    };
+    let mut framing = head.framing;
+    let (body, BodyEnd::End { .. }) = read_body(&mut framing, &mut buf, &mut pieces) else {
+        return;
+    };
+    let framing = match head.framing {
+        BodyFraming::Chunked(_) => RequestFraming::Chunked,
+        _ if body.is_empty() => RequestFraming::Empty,
+        _ => RequestFraming::Length(body.len() as u64),
+    };
+    let mut fields = head.fields;
+    fields.insert(ProxyField::RequestId, b"proxy-id");
+    let path = head.uri.path_and_query().map_or("/", |p| p.as_str());
+    let mut upstream = Vec::new();
+    h1::encode_request_head(&mut upstream, &head.method, path, &fields, framing, "up");
+    // A streamed body goes in pieces as they come: split it in two.
+    let (first, second) = body.split_at(body.len() / 2);
+    h1::encode_data(&mut upstream, first, framing);
+    h1::encode_data(&mut upstream, second, framing);
+    h1::encode_end(&mut upstream, framing);
+
+    let (mut pieces, mut buf) = Pieces::whole(&upstream);
+    let again = match h1::parse_request_head(&mut buf, 64 * 1024, 200) {
+        Ok(Some(again)) => again,
+        other => panic!("the upstream request does not parse ({other:?}): {upstream:?}"),
+    };
+    assert_eq!(again.method, head.method, "{upstream:?}");
+    assert_eq!(
+        again.uri.path_and_query().map_or("/", |p| p.as_str()),
+        path,
+        "{upstream:?}"
+    );
+    assert_eq!(again.fields.get_str("host"), Some("up"), "{upstream:?}");
+    assert_eq!(
+        again.fields.get_all("x-request-id").collect::<Vec<_>>(),
+        [b"proxy-id".as_slice()],
+        "{upstream:?}"
+    );
+    let mut framing = again.framing;
+    let (again_body, end) = read_body(&mut framing, &mut buf, &mut pieces);
+    assert_eq!(again_body, body, "{upstream:?}");
+    assert_eq!(
+        end,
+        BodyEnd::End {
+            used: upstream.len()
+        },
+        "the upstream request does not end where it should: {upstream:?}"
+    );
+}
+
+/// `data`: one byte for the piece size (1 to 16), then what a client sends.
+pub fn request_wire(data: &[u8]) -> Reached {
+    let Some((&step, wire)) = data.split_first() else {
+        return Reached::default();
+    };
+    let whole = read_request(wire, wire.len().max(1));
+    let pieces = read_request(wire, 1 + usize::from(step % 16));
+    assert!(
+        whole.same_as(&pieces),
+        "read whole: {whole:?}\nread in pieces of {}: {pieces:?}",
+        1 + step % 16
+    );
+    check_forwarded(wire);
+    match whole {
+        RequestRead::Read { body, .. } => Reached {
+            head: true,
+            body: !body.is_empty(),
+        },
+        _ => Reached::default(),
+    }
+}
+
+/// A response as read from a wire.
+#[derive(Debug, PartialEq, Eq)]
+enum ResponseRead {
+    Refused,
+    Partial,
+    Read {
+        status: StatusCode,
+        version: Version,
+        keep_alive: bool,
+        /// The fields passed on as they arrived, and those parsed into a map.
+        raw_fields: Option<Vec<u8>>,
+        headers: Vec<(String, Vec<u8>)>,
+        framing: BodyFraming,
+        body: Vec<u8>,
+        end: BodyEnd,
+    },
+}
+
+fn read_response(wire: &[u8], step: usize, method: &Method) -> ResponseRead {
+    let mut pieces = Pieces {
+        wire,
+        fed: 0,
+        step,
+    };
+    let mut buf = BytesMut::new();
+    let head = loop {
+        match h1::parse_response_head(&mut buf, method) {
+            Ok(Some(head)) => break head,
+            Ok(None) if pieces.feed(&mut buf) => {}
+            Ok(None) => return ResponseRead::Partial,
+            Err(_) => return ResponseRead::Refused,
+        }
+    };
+    let raw_fields = head.fields.as_ref().map(|fields| {
+        let mut out = Vec::new();
+        fields.write(&mut out);
+        out
+    });
+    let headers = head
+        .headers
+        .iter()
+        .map(|(name, value)| (name.as_str().to_owned(), value.as_bytes().to_vec()))
+        .collect();
+    let mut framing = head.framing;
+    let (body, end) = read_body(&mut framing, &mut buf, &mut pieces);
+    ResponseRead::Read {
+        status: head.status,
+        version: head.version,
+        keep_alive: head.keep_alive,
+        raw_fields,
+        headers,
+        framing: head.framing,
+        body,
+        end,
+    }
+}
+
+/// Checks what the proxy writes to its client for a response read whole from an upstream:
+/// one response, with the same status and body, and nothing after it.
+fn check_relayed(wire: &[u8], method: &Method) {
+    let (mut pieces, mut buf) = Pieces::whole(wire);
+    let Ok(Some(head)) = h1::parse_response_head(&mut buf, method) else {
+        return;
+    };
+    if head.status.is_informational() {
+        return;
+    }
+    let mut framing = head.framing;
+    let (body, end) = read_body(&mut framing, &mut buf, &mut pieces);
+    // A body cut short or badly framed makes the proxy drop its client's connection; a body
+    // until close ends where the upstream closed.
+    let complete = match end {
+        BodyEnd::End { .. } => true,
+        BodyEnd::Short => head.framing == BodyFraming::UntilClose,
+        BodyEnd::Refused => false,
+    };
+    if !complete {
+        return;
+    }
+    let bodiless = *method == Method::HEAD
+        || head.status == StatusCode::NO_CONTENT
+        || head.status == StatusCode::NOT_MODIFIED;
+    let out_framing = match head.framing {
+        _ if bodiless => ResponseFraming::Bodiless,
+        BodyFraming::Length(_) => ResponseFraming::Length(body.len() as u64),
+        // A body whose length the upstream did not give streams chunked.
+        _ => ResponseFraming::Chunked,
+    };
+    let mut out = Vec::new();
+    h1::encode_response_head(
+        &mut out,
+        head.status,
+        &head.headers,
+        head.fields.as_ref(),
+        out_framing,
+        ConnectionField::of(head.keep_alive, false),
+        b"Thu, 26 Nov 2026 00:00:00 GMT",
+    );
+    let (first, second) = body.split_at(body.len() / 2);
+    h1::encode_response_data(&mut out, first, out_framing);
+    h1::encode_response_data(&mut out, second, out_framing);
+    if out_framing == ResponseFraming::Chunked {
+        out.extend_from_slice(b"0\r\n\r\n");
+    }
+
+    let (mut pieces, mut buf) = Pieces::whole(&out);
+    let again = match h1::parse_response_head(&mut buf, method) {
+        Ok(Some(again)) => again,
+        other => panic!("the relayed response does not parse ({other:?}): {out:?}"),
+    };
+    assert_eq!(again.status, head.status, "{out:?}");
+    let mut framing = again.framing;
+    let (again_body, again_end) = read_body(&mut framing, &mut buf, &mut pieces);
+    assert_eq!(again_body, body, "{out:?}");
+    assert_eq!(
+        again_end,
+        BodyEnd::End { used: out.len() },
+        "the relayed response does not end where it should: {out:?}"
+    );
+}
+
+/// `data`: one byte for the piece size (1 to 16) and the request's method (GET or HEAD),
+/// then what an upstream sends.
+pub fn response_wire(data: &[u8]) -> Reached {
+    let Some((&control, wire)) = data.split_first() else {
+        return Reached::default();
+    };
+    let method = if control & 0x80 != 0 {
+        Method::HEAD
+    } else {
+        Method::GET
+    };
+    let step = 1 + usize::from(control % 16);
+    let whole = read_response(wire, wire.len().max(1), &method);
+    let pieces = read_response(wire, step, &method);
+    assert_eq!(whole, pieces, "read whole, then in pieces of {step}");
+    check_relayed(wire, &method);
+    match whole {
+        ResponseRead::Read { body, .. } => Reached {
+            head: true,
+            body: !body.is_empty(),
+        },
+        _ => Reached::default(),
+    }
+}
+
