@@ -1044,6 +1044,25 @@ async fn absolute_form_routes_by_its_authority() {
     let response = String::from_utf8_lossy(&response);
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(response.ends_with("reviews-v2"), "{response}");
+
+    // An empty path goes upstream as `/` (RFC 9112 §3.2.1): `http://echo?q=1` becomes
+    // `/?q=1`, not `?q=1`, which the upstream would refuse (found by the request_wire fuzz
+    // target).
+    let mut stream = tokio::net::TcpStream::connect(proxy.listen_addr)
+        .await
+        .expect("connect");
+    stream
+        .write_all(b"GET http://echo?q=1 HTTP/1.1\r\nHost: echo\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("write");
+    let mut response = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut response))
+        .await
+        .expect("answer in time")
+        .expect("read");
+    let response = String::from_utf8_lossy(&response);
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.contains("\n:path: /?q=1\n"), "{response}");
     proxy.shutdown().await;
 }
 

@@ -71,10 +71,13 @@ fn load_and_exercise(bytes: &[u8]) -> Result<(), LoadError> {
     // The proxy loads with the same checks, then builds its per-cluster state (endpoint
     // addresses, balancer, outlier detection) from the views: it must take what loads.
     let proxy = mesh_proxy::Loaded::from_bytes(bytes);
+    // (Messages may differ: some name the address of a misaligned slice.)
     assert_eq!(
-        loaded.as_ref().err().map(ToString::to_string),
-        proxy.as_ref().err().map(ToString::to_string),
-        "the proxy's loader and the table's disagree"
+        loaded.is_ok(),
+        proxy.is_ok(),
+        "the proxy's loader and the table's disagree: {:?} / {:?}",
+        loaded.as_ref().err(),
+        proxy.as_ref().err()
     );
     exercise_table(&loaded?);
     Ok(())

@@ -305,11 +305,18 @@ impl Pool {
     ) -> Result<Response<PooledBody>, SendError> {
         let (parts, body) = request.into_parts();
         let framing = RequestFraming::of(&body);
-        let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        let path = h1::origin_form(&parts.uri);
         let fields = RequestFields::from(parts.headers);
         let host = fields.get_str("host").unwrap_or(authority);
         let mut head = Vec::with_capacity(512);
-        h1::encode_request_head(&mut head, &parts.method, path, &fields, framing, host);
+        h1::encode_request_head(
+            &mut head,
+            &parts.method,
+            path.as_str(),
+            &fields,
+            framing,
+            host,
+        );
         let outgoing = Outgoing {
             method: &parts.method,
             head: &head,

@@ -263,9 +263,8 @@ fn redirect(redirect_view: &RedirectView<'_>, authority: &str, uri: &Uri) -> Res
             None
         },
     );
-    let path = redirect_view
-        .uri
-        .unwrap_or_else(|| uri.path_and_query().map_or("/", |p| p.as_str()));
+    let client_path = crate::h1::origin_form(uri);
+    let path = redirect_view.uri.unwrap_or(client_path.as_str());
     let location = match port {
         Some(port) => format!("{scheme}://{host}:{port}{path}"),
         None => format!("{scheme}://{host}{path}"),

@@ -104,10 +104,7 @@ impl RequestBody {
 fn rewritten_path(route: &RouteView<'_>, uri: &Uri) -> Result<PathAndQuery, InvalidUri> {
     let Some(replacement) = route.rewrite().and_then(|rewrite| rewrite.uri) else {
         // No rewrite: the client's path and query as they came (a reference to its bytes).
-        return Ok(uri
-            .path_and_query()
-            .cloned()
-            .unwrap_or_else(|| PathAndQuery::from_static("/")));
+        return Ok(h1::origin_form(uri));
     };
     let path = uri.path();
     let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
