@@ -2,8 +2,8 @@
 # User and system CPU time per request of one proxy under load, from /proc/PID/stat: where
 # the proxy's time goes, user space or kernel (the harness reports only their sum).
 #
-# usage: [N=1] [VALUE=user-0] [DURATION=5] bash tests/bench/cpu_split.sh mesh-proxy|nginx
-# Upstreams (../shared/bench/gen_upstream.py, nginx) and wrk -t1 -c32 on CPU 0, the proxy on
+# usage: [N=1] [VALUE=user-0] [DURATION=5] [CONNS=32] bash tests/bench/cpu_split.sh mesh-proxy|nginx
+# Upstreams (../shared/bench/gen_upstream.py, nginx) and wrk -t1 -c$CONNS on CPU 0, the proxy on
 # CPU 1 (mesh-proxy from PROXY, default target/proxy/mesh-proxy (`cargo build --profile proxy
 # -p mesh-proxy`), --workers 1 --access-log off, or nginx from ../shared/bench/gen_nginx.py),
 # N header routes, requests with `x-user: VALUE`. Prints req/s and user and system us per
@@ -18,6 +18,7 @@ peer=${1:?usage: cpu_split.sh mesh-proxy|nginx}
 n=${N:-1}
 value=${VALUE:-user-0}
 duration=${DURATION:-5}
+conns=${CONNS:-32}
 work=$(mktemp -d /tmp/mesh-cpu-split.XXXXXX)
 pids=()
 cleanup() {
@@ -73,7 +74,7 @@ if [ "${SYSCALLS:-0}" = 1 ]; then
 fi
 read -r u0 s0 f0 < <(awk '{print $14, $15, $10}' "/proc/$proxy/stat")
 read -r all0 steal0 < <(awk '/^cpu / {t = 0; for (i = 2; i <= NF; i++) t += $i; print t, $9}' /proc/stat)
-out=$(taskset -c 0 wrk -t1 -c32 -d"${duration}s" --latency -H "x-user: $value" http://127.0.0.1:10083/)
+out=$(taskset -c 0 wrk -t1 -c"$conns" -d"${duration}s" --latency -H "x-user: $value" http://127.0.0.1:10083/)
 read -r u1 s1 f1 < <(awk '{print $14, $15, $10}' "/proc/$proxy/stat")
 read -r all1 steal1 < <(awk '/^cpu / {t = 0; for (i = 2; i <= NF; i++) t += $i; print t, $9}' /proc/stat)
 lat=$(awk '/^ +(50|90|99)%/ {printf "p%s %s ", $1, $2}' <<<"$out" | tr -d '%')
