@@ -1024,43 +1024,39 @@ async fn corrupt_table_is_refused_and_the_old_one_keeps_serving() {
     proxy.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn absolute_form_routes_by_its_authority() {
-    let world = World::new().await;
-    let proxy = world.start_proxy().await;
-    let mut stream = tokio::net::TcpStream::connect(proxy.listen_addr)
-        .await
-        .expect("connect");
-    // RFC 9112 §3.2.2: with an absolute-form target, Host is ignored.
-    stream
-        .write_all(b"GET http://reviews:9080/x HTTP/1.1\r\nHost: nobody.example\r\nend-user: jason\r\nConnection: close\r\n\r\n")
-        .await
-        .expect("write");
+/// Sends raw bytes to the proxy on a new connection and reads until it closes.
+async fn raw_exchange(addr: std::net::SocketAddr, request: &[u8]) -> String {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stream.write_all(request).await.expect("write");
     let mut response = Vec::new();
     tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut response))
         .await
         .expect("answer in time")
         .expect("read");
-    let response = String::from_utf8_lossy(&response);
+    String::from_utf8_lossy(&response).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn absolute_form_routes_by_its_authority() {
+    let world = World::new().await;
+    let proxy = world.start_proxy().await;
+    // RFC 9112 §3.2.2: with an absolute-form target, Host is ignored.
+    let response = raw_exchange(
+        proxy.listen_addr,
+        b"GET http://reviews:9080/x HTTP/1.1\r\nHost: nobody.example\r\nend-user: jason\r\nConnection: close\r\n\r\n",
+    )
+    .await;
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(response.ends_with("reviews-v2"), "{response}");
 
     // An empty path goes upstream as `/` (RFC 9112 §3.2.1): `http://echo?q=1` becomes
     // `/?q=1`, not `?q=1`, which the upstream would refuse (found by the request_wire fuzz
     // target).
-    let mut stream = tokio::net::TcpStream::connect(proxy.listen_addr)
-        .await
-        .expect("connect");
-    stream
-        .write_all(b"GET http://echo?q=1 HTTP/1.1\r\nHost: echo\r\nConnection: close\r\n\r\n")
-        .await
-        .expect("write");
-    let mut response = Vec::new();
-    tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut response))
-        .await
-        .expect("answer in time")
-        .expect("read");
-    let response = String::from_utf8_lossy(&response);
+    let response = raw_exchange(
+        proxy.listen_addr,
+        b"GET http://echo?q=1 HTTP/1.1\r\nHost: echo\r\nConnection: close\r\n\r\n",
+    )
+    .await;
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(response.contains("\n:path: /?q=1\n"), "{response}");
     proxy.shutdown().await;

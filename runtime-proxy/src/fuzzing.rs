@@ -35,16 +35,21 @@ enum BodyEnd {
     Short,
 }
 
-/// Bytes handed to a reader `step` at a time, as a socket may deliver them.
-struct Pieces<'w> {
+/// Bytes handed to a reader `step` at a time, as a socket may deliver them (also used by
+/// `h1.rs`'s tests).
+pub(crate) struct Pieces<'w> {
     wire: &'w [u8],
     fed: usize,
     step: usize,
 }
 
-impl Pieces<'_> {
+impl<'w> Pieces<'w> {
+    pub(crate) fn new(wire: &'w [u8], step: usize) -> Pieces<'w> {
+        Pieces { wire, fed: 0, step }
+    }
+
     /// Appends the next piece to `buf`; false once the wire is used up.
-    fn feed(&mut self, buf: &mut BytesMut) -> bool {
+    pub(crate) fn feed(&mut self, buf: &mut BytesMut) -> bool {
         if self.fed >= self.wire.len() {
             return false;
         }
@@ -60,12 +65,8 @@ impl Pieces<'_> {
     }
 
     /// All of `wire` in a buffer at once.
-    fn whole(wire: &[u8]) -> (Pieces<'_>, BytesMut) {
-        let mut pieces = Pieces {
-            wire,
-            fed: 0,
-            step: wire.len().max(1),
-        };
+    fn whole(wire: &'w [u8]) -> (Pieces<'w>, BytesMut) {
+        let mut pieces = Pieces::new(wire, wire.len().max(1));
         let mut buf = BytesMut::new();
         pieces.feed(&mut buf);
         (pieces, buf)
@@ -134,7 +135,7 @@ const MAX_HEAD: usize = 1024;
 const MAX_FIELDS: usize = 32;
 
 fn read_request(wire: &[u8], step: usize) -> RequestRead {
-    let mut pieces = Pieces { wire, fed: 0, step };
+    let mut pieces = Pieces::new(wire, step);
     let mut buf = BytesMut::new();
     let head = loop {
         match h1::parse_request_head(&mut buf, MAX_HEAD, MAX_FIELDS) {
@@ -276,7 +277,7 @@ enum ResponseRead {
 }
 
 fn read_response(wire: &[u8], step: usize, method: &Method) -> ResponseRead {
-    let mut pieces = Pieces { wire, fed: 0, step };
+    let mut pieces = Pieces::new(wire, step);
     let mut buf = BytesMut::new();
     let head = loop {
         match h1::parse_response_head(&mut buf, method) {

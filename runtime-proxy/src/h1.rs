@@ -1099,32 +1099,10 @@ mod tests {
         );
     }
 
+    use crate::fuzzing::Pieces;
+
     fn complete(text: &str) -> ResponseHead {
         head(&Method::GET, text).unwrap().unwrap()
-    }
-
-    /// Bytes handed to a reader a few at a time, as a socket may deliver them.
-    struct Pieces<'w> {
-        wire: &'w [u8],
-        fed: usize,
-        step: usize,
-    }
-
-    impl<'w> Pieces<'w> {
-        fn new(wire: &'w [u8], step: usize) -> Pieces<'w> {
-            Pieces { wire, fed: 0, step }
-        }
-
-        /// Appends the next piece to `buf`; false once the wire is used up.
-        fn feed(&mut self, buf: &mut BytesMut) -> bool {
-            if self.fed >= self.wire.len() {
-                return false;
-            }
-            let next = (self.fed + self.step).min(self.wire.len());
-            buf.extend_from_slice(&self.wire[self.fed..next]);
-            self.fed = next;
-            true
-        }
     }
 
     /// Decodes a whole body from `wire`, fed in pieces of `step` bytes.
