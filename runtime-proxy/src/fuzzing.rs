@@ -110,14 +110,17 @@ enum RequestRead {
     /// The head never completed.
     Partial,
     Read {
-        /// The request line and fields as the proxy writes them upstream.
-        upstream_head: Vec<u8>,
+        method: Method,
+        /// The request-target as it goes upstream.
+        target: String,
         version: Version,
         keep_alive: bool,
         expect_continue: bool,
-        chunked: bool,
         body: Vec<u8>,
         end: BodyEnd,
+        /// What the proxy writes upstream: the head with the proxy's fields and a framing
+        /// for the body read, then that body (in two pieces, as a streamed one goes).
+        forwarded: Vec<u8>,
     },
 }
 
@@ -151,88 +154,82 @@ fn read_request(wire: &[u8], step: usize) -> RequestRead {
             }
         }
     };
-    let mut fields = head.fields;
-    fields.insert(ProxyField::RequestId, b"proxy-id");
-    let target = h1::origin_form(&head.uri);
-    let path = target.as_str();
-    let mut upstream_head = Vec::new();
-    h1::encode_request_head(
-        &mut upstream_head,
-        &head.method,
-        path,
-        &fields,
-        RequestFraming::Empty,
-        "up",
-    );
-    let chunked = matches!(head.framing, BodyFraming::Chunked(_));
     let mut framing = head.framing;
     let (body, end) = read_body(&mut framing, &mut buf, &mut pieces);
-    RequestRead::Read {
-        upstream_head,
-        version: head.version,
-        keep_alive: head.keep_alive,
-        expect_continue: head.expect_continue,
-        chunked,
-        body,
-        end,
-    }
-}
-
-/// Checks what the proxy sends upstream for a request read whole from the client: one
-/// request, with the proxy's `Host` and `x-request-id`, the same method and body, and nothing
-/// after it (no second request smuggled inside the first).
-fn check_forwarded(wire: &[u8]) {
-    let (mut pieces, mut buf) = Pieces::whole(wire);
-    let Ok(Some(head)) = h1::parse_request_head(&mut buf, MAX_HEAD, MAX_FIELDS) else {
-        return;
-    };
-    let mut framing = head.framing;
-    let (body, BodyEnd::End { .. }) = read_body(&mut framing, &mut buf, &mut pieces) else {
-        return;
-    };
-    let framing = match head.framing {
+    let upstream_framing = match head.framing {
         BodyFraming::Chunked(_) => RequestFraming::Chunked,
         _ if body.is_empty() => RequestFraming::Empty,
         _ => RequestFraming::Length(body.len() as u64),
     };
     let mut fields = head.fields;
     fields.insert(ProxyField::RequestId, b"proxy-id");
-    let target = h1::origin_form(&head.uri);
-    let path = target.as_str();
-    let mut upstream = Vec::new();
-    h1::encode_request_head(&mut upstream, &head.method, path, &fields, framing, "up");
-    // A streamed body goes in pieces as they come: split it in two.
+    let target = h1::origin_form(&head.uri).as_str().to_owned();
+    let mut forwarded = Vec::new();
+    h1::encode_request_head(
+        &mut forwarded,
+        &head.method,
+        &target,
+        &fields,
+        upstream_framing,
+        "up",
+    );
     let (first, second) = body.split_at(body.len() / 2);
-    h1::encode_data(&mut upstream, first, framing);
-    h1::encode_data(&mut upstream, second, framing);
-    h1::encode_end(&mut upstream, framing);
+    h1::encode_data(&mut forwarded, first, upstream_framing);
+    h1::encode_data(&mut forwarded, second, upstream_framing);
+    h1::encode_end(&mut forwarded, upstream_framing);
+    RequestRead::Read {
+        method: head.method,
+        target,
+        version: head.version,
+        keep_alive: head.keep_alive,
+        expect_continue: head.expect_continue,
+        body,
+        end,
+        forwarded,
+    }
+}
 
-    let (mut pieces, mut buf) = Pieces::whole(&upstream);
+/// Checks what the proxy sends upstream for a request whose body it read to the end: one
+/// request, with the same method, target and body, the proxy's `Host` and `x-request-id`,
+/// and nothing after it (no second request smuggled inside the first).
+fn check_forwarded(read: &RequestRead) {
+    let RequestRead::Read {
+        method,
+        target,
+        body,
+        end: BodyEnd::End { .. },
+        forwarded,
+        ..
+    } = read
+    else {
+        return;
+    };
+    let (mut pieces, mut buf) = Pieces::whole(forwarded);
     let again = match h1::parse_request_head(&mut buf, 64 * 1024, 200) {
         Ok(Some(again)) => again,
-        other => panic!("the upstream request does not parse ({other:?}): {upstream:?}"),
+        other => panic!("the upstream request does not parse ({other:?}): {forwarded:?}"),
     };
-    assert_eq!(again.method, head.method, "{upstream:?}");
+    assert_eq!(&again.method, method, "{forwarded:?}");
     assert_eq!(
         again.uri.path_and_query().map_or("/", |p| p.as_str()),
-        path,
-        "{upstream:?}"
+        target,
+        "{forwarded:?}"
     );
-    assert_eq!(again.fields.get_str("host"), Some("up"), "{upstream:?}");
+    assert_eq!(again.fields.get_str("host"), Some("up"), "{forwarded:?}");
     assert_eq!(
         again.fields.get_all("x-request-id").collect::<Vec<_>>(),
         [b"proxy-id".as_slice()],
-        "{upstream:?}"
+        "{forwarded:?}"
     );
     let mut framing = again.framing;
     let (again_body, end) = read_body(&mut framing, &mut buf, &mut pieces);
-    assert_eq!(again_body, body, "{upstream:?}");
+    assert_eq!(&again_body, body, "{forwarded:?}");
     assert_eq!(
         end,
         BodyEnd::End {
-            used: upstream.len()
+            used: forwarded.len()
         },
-        "the upstream request does not end where it should: {upstream:?}"
+        "the upstream request does not end where it should: {forwarded:?}"
     );
 }
 
@@ -248,7 +245,7 @@ pub fn request_wire(data: &[u8]) -> Reached {
         "read whole: {whole:?}\nread in pieces of {}: {pieces:?}",
         1 + step % 16
     );
-    check_forwarded(wire);
+    check_forwarded(&whole);
     match whole {
         RequestRead::Read { body, .. } => Reached {
             head: true,
@@ -273,6 +270,8 @@ enum ResponseRead {
         framing: BodyFraming,
         body: Vec<u8>,
         end: BodyEnd,
+        /// What the proxy writes to its client, for a response it read completely.
+        relayed: Option<Vec<u8>>,
     },
 }
 
@@ -299,6 +298,7 @@ fn read_response(wire: &[u8], step: usize, method: &Method) -> ResponseRead {
         .collect();
     let mut framing = head.framing;
     let (body, end) = read_body(&mut framing, &mut buf, &mut pieces);
+    let relayed = relay(&head, &body, end, method);
     ResponseRead::Read {
         status: head.status,
         version: head.version,
@@ -308,35 +308,26 @@ fn read_response(wire: &[u8], step: usize, method: &Method) -> ResponseRead {
         framing: head.framing,
         body,
         end,
+        relayed,
     }
 }
 
-/// Checks what the proxy writes to its client for a response read whole from an upstream:
-/// one response, with the same status and body, and nothing after it.
-fn check_relayed(wire: &[u8], method: &Method) {
-    let (mut pieces, mut buf) = Pieces::whole(wire);
-    let Ok(Some(head)) = h1::parse_response_head(&mut buf, method) else {
-        return;
-    };
-    if head.status.is_informational() {
-        return;
-    }
-    let mut framing = head.framing;
-    let (body, end) = read_body(&mut framing, &mut buf, &mut pieces);
-    // A body cut short or badly framed makes the proxy drop its client's connection; a body
-    // until close ends where the upstream closed.
+/// What the proxy writes to its client for a response it read: `None` for a 1xx, or for a
+/// body cut short or badly framed, which make the proxy drop its client's connection (a body
+/// until close ends where the upstream closed).
+fn relay(head: &h1::ResponseHead, body: &[u8], end: BodyEnd, method: &Method) -> Option<Vec<u8>> {
     let complete = match end {
         BodyEnd::End { .. } => true,
         BodyEnd::Short => head.framing == BodyFraming::UntilClose,
         BodyEnd::Refused => false,
     };
-    if !complete {
-        return;
+    if head.status.is_informational() || !complete {
+        return None;
     }
     let bodiless = *method == Method::HEAD
         || head.status == StatusCode::NO_CONTENT
         || head.status == StatusCode::NOT_MODIFIED;
-    let out_framing = match head.framing {
+    let framing = match head.framing {
         _ if bodiless => ResponseFraming::Bodiless,
         BodyFraming::Length(_) => ResponseFraming::Length(body.len() as u64),
         // A body whose length the upstream did not give streams chunked.
@@ -348,10 +339,31 @@ fn check_relayed(wire: &[u8], method: &Method) {
         head.status,
         &head.headers,
         head.fields.as_ref(),
-        out_framing,
+        framing,
         ConnectionField::of(head.keep_alive, false),
         b"Thu, 26 Nov 2026 00:00:00 GMT",
     );
+    let (first, second) = body.split_at(body.len() / 2);
+    h1::encode_response_data(&mut out, first, framing);
+    h1::encode_response_data(&mut out, second, framing);
+    if framing == ResponseFraming::Chunked {
+        out.extend_from_slice(b"0\r\n\r\n");
+    }
+    Some(out)
+}
+
+/// Checks what the proxy writes to its client: one response, with the same status and body,
+/// and nothing after it.
+fn check_relayed(read: &ResponseRead, method: &Method) {
+    let ResponseRead::Read {
+        status,
+        body,
+        relayed: Some(out),
+        ..
+    } = read
+    else {
+        return;
+    };
     // An upstream head at the field limit gains the proxy's own fields (`date`, framing,
     // `connection`), which takes it past the limit of a reader like this one (a client with
     // no such limit reads it). That is the reader's limit, not a framing fault: stop here.
@@ -363,22 +375,15 @@ fn check_relayed(wire: &[u8], method: &Method) {
     if fields > h1::MAX_HEADERS {
         return;
     }
-    let (first, second) = body.split_at(body.len() / 2);
-    h1::encode_response_data(&mut out, first, out_framing);
-    h1::encode_response_data(&mut out, second, out_framing);
-    if out_framing == ResponseFraming::Chunked {
-        out.extend_from_slice(b"0\r\n\r\n");
-    }
-
-    let (mut pieces, mut buf) = Pieces::whole(&out);
+    let (mut pieces, mut buf) = Pieces::whole(out);
     let again = match h1::parse_response_head(&mut buf, method) {
         Ok(Some(again)) => again,
         other => panic!("the relayed response does not parse ({other:?}): {out:?}"),
     };
-    assert_eq!(again.status, head.status, "{out:?}");
+    assert_eq!(&again.status, status, "{out:?}");
     let mut framing = again.framing;
     let (again_body, again_end) = read_body(&mut framing, &mut buf, &mut pieces);
-    assert_eq!(again_body, body, "{out:?}");
+    assert_eq!(&again_body, body, "{out:?}");
     assert_eq!(
         again_end,
         BodyEnd::End { used: out.len() },
@@ -401,7 +406,7 @@ pub fn response_wire(data: &[u8]) -> Reached {
     let whole = read_response(wire, wire.len().max(1), &method);
     let pieces = read_response(wire, step, &method);
     assert_eq!(whole, pieces, "read whole, then in pieces of {step}");
-    check_relayed(wire, &method);
+    check_relayed(&whole, &method);
     match whole {
         ResponseRead::Read { body, .. } => Reached {
             head: true,
