@@ -263,8 +263,14 @@ fn redirect(redirect_view: &RedirectView<'_>, authority: &str, uri: &Uri) -> Res
             None
         },
     );
-    let client_path = crate::h1::origin_form(uri);
-    let path = redirect_view.uri.unwrap_or(client_path.as_str());
+    let client_path;
+    let path = match redirect_view.uri {
+        Some(path) => path,
+        None => {
+            client_path = crate::h1::origin_form(uri);
+            client_path.as_str()
+        }
+    };
     let location = match port {
         Some(port) => format!("{scheme}://{host}:{port}{path}"),
         None => format!("{scheme}://{host}{path}"),
