@@ -781,6 +781,73 @@ async fn header_match_routes_jason_to_v2_every_time() {
     proxy.shutdown().await;
 }
 
+/// CPU time of this thread so far, from /proc (user plus system, in USER_HZ ticks of 10 ms).
+fn thread_cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").expect("/proc/thread-self/stat");
+    // The fields after the command's closing parenthesis; utime and stime are the 12th and 13th.
+    let fields: Vec<&str> = stat[stat.rfind(')').expect("comm") + 2..]
+        .split(' ')
+        .collect();
+    let ticks: u64 =
+        fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
+    Duration::from_millis(ticks * 10)
+}
+
+/// `mesh-proxy --workers 1` busy-polls before its worker sleeps (`busy_poll.rs`). On such a
+/// runtime the proxy serves as on any other, its spinner catches work that would have found
+/// the worker asleep, and once the traffic stops it stops spinning.
+#[test]
+fn busy_polling_worker_serves_catches_work_and_rests_when_idle() {
+    // Upstreams and clients on threads of their own; the proxy alone on this thread, the
+    // busy-polling runtime's worker, as the binary runs it.
+    let others = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("the other runtime");
+    let world = others.block_on(World::new());
+    // A longest window of 1 ms, so that wake-ups on a busy test machine still fall inside it.
+    let runtime = mesh_proxy::busy_poll::runtime(Duration::from_millis(1)).expect("runtime");
+    let proxy = runtime.block_on(world.start_proxy());
+    let addr = proxy.listen_addr;
+    let load = others.spawn(async move {
+        let client = client();
+        many(&client, addr, "reviews", &[("end-user", "jason")], 2_000, 8).await
+    });
+    let answers = runtime.block_on(load).expect("the load finishes");
+    assert_eq!(answers.len(), 2_000);
+    assert!(
+        answers
+            .iter()
+            .all(|answer| *answer == (200, "reviews-v2".to_owned())),
+        "every request as jason reaches reviews v2"
+    );
+    // Let the last connection polls after the load run before counting.
+    runtime.block_on(async { tokio::time::sleep(Duration::from_millis(200)).await });
+    let busy = mesh_proxy::busy_poll::stats().expect("this thread busy-polls");
+    assert!(
+        busy.spins > 0 && busy.caught > 0,
+        "the spinner spun and caught work under load: {busy:?}"
+    );
+
+    // Idle for a second: the worker wakes only for timers (the table's identity every 100 ms,
+    // connection watches), each long sleep halves the window, and the spinner stops. Spinning
+    // on, it would take its whole budget: a quarter of the time, 250 ms.
+    let before = thread_cpu();
+    runtime.block_on(async { tokio::time::sleep(Duration::from_secs(1)).await });
+    let idle_cpu = thread_cpu() - before;
+    assert!(
+        idle_cpu <= Duration::from_millis(100),
+        "an idle busy-polling worker used {idle_cpu:?} of CPU in one second"
+    );
+    let after = mesh_proxy::busy_poll::stats().expect("this thread busy-polls");
+    assert_eq!(
+        after.caught, busy.caught,
+        "no traffic, nothing to catch: {after:?}"
+    );
+    runtime.block_on(proxy.shutdown());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn weighted_split_holds_within_tolerance() {
     let world = World::new().await;

@@ -7,6 +7,7 @@
 
 mod accesslog;
 mod admin;
+pub mod busy_poll;
 mod downstream;
 mod error;
 mod fields;

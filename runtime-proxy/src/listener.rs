@@ -225,7 +225,8 @@ pub async fn serve_listener<F, Fut>(
                 activity: &activity,
                 grace,
             };
-            connection.serve(stream, service, &h2, &mut rung).await;
+            // Counted: each poll of a connection is work to the busy poller (`busy_poll.rs`).
+            crate::busy_poll::counted(connection.serve(stream, service, &h2, &mut rung)).await;
             watcher.abort();
             drop(slot);
         });

@@ -1,6 +1,7 @@
 //! mesh-proxy: serves HTTP from a compiled meshc routing table.
 //!
-//! `mesh-proxy --table FILE [--listen ADDR] [--admin ADDR] [--workers N] [--grace-ms MS]`
+//! `mesh-proxy --table FILE [--listen ADDR] [--admin ADDR] [--workers N] [--busy-poll MICROS]
+//! [--grace-ms MS]`
 //! plus the telemetry flags in [`OBSERVE_FLAGS`] and the connection limits.
 
 use std::net::SocketAddr;
@@ -16,7 +17,7 @@ use tokio::signal::unix::{SignalKind, signal};
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const USAGE: &str = "usage: mesh-proxy --table FILE [--listen 127.0.0.1:15001] \
-[--admin 127.0.0.1:15000] [--workers N] [--grace-ms 5000]";
+[--admin 127.0.0.1:15000] [--workers N] [--busy-poll 50] [--grace-ms 5000]";
 
 /// Telemetry flags (docs/observability.md).
 const OBSERVE_FLAGS: &str = "[--metrics on|off] [--access-log stdout|off|FILE] \
@@ -104,7 +105,12 @@ fn observe_flag(
 struct Args {
     config: mesh_proxy::Config,
     workers: usize,
+    /// The longest busy-poll window with one worker (`busy_poll.rs`); zero turns it off.
+    busy_poll: Duration,
 }
+
+/// The default longest busy-poll window (BENCHMARKS.md, "Busy polling before the worker sleeps").
+const BUSY_POLL_DEFAULT: Duration = Duration::from_micros(50);
 
 fn parse_args() -> Result<Args, String> {
     let mut table = None;
@@ -112,6 +118,7 @@ fn parse_args() -> Result<Args, String> {
     let mut admin: Option<SocketAddr> = None;
     let mut workers = std::thread::available_parallelism().map_or(1, usize::from);
     let mut grace = Duration::from_secs(5);
+    let mut busy_poll = BUSY_POLL_DEFAULT;
     let mut limits = mesh_proxy::Limits::default();
     let mut observe = default_observe();
     let mut args = std::env::args().skip(1);
@@ -143,6 +150,14 @@ fn parse_args() -> Result<Args, String> {
                     .filter(|&n| n > 0)
                     .ok_or("--workers needs a positive number")?
             }
+            "--busy-poll" => {
+                busy_poll = value("--busy-poll")?
+                    .parse()
+                    .ok()
+                    .filter(|&us| us <= 10_000)
+                    .map(Duration::from_micros)
+                    .ok_or("--busy-poll needs microseconds from 0 (off) to 10000")?
+            }
             "--grace-ms" => {
                 grace = Duration::from_millis(
                     value("--grace-ms")?
@@ -171,7 +186,11 @@ fn parse_args() -> Result<Args, String> {
     config.grace = grace;
     config.limits = limits;
     config.observe = observe;
-    Ok(Args { config, workers })
+    Ok(Args {
+        config,
+        workers,
+        busy_poll,
+    })
 }
 
 fn main() -> ExitCode {
@@ -191,15 +210,21 @@ fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     // One worker: everything runs on this thread (no work-stealing scheduler, no wake-ups
-    // across threads). More: a multi-threaded runtime with that many workers.
-    let mut builder = if args.workers == 1 {
+    // across threads), busy-polling briefly before it sleeps unless `--busy-poll 0`. More: a
+    // multi-threaded runtime with that many workers.
+    let runtime = if args.workers == 1 && !args.busy_poll.is_zero() {
+        mesh_proxy::busy_poll::runtime(args.busy_poll)
+    } else if args.workers == 1 {
         tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
     } else {
-        let mut builder = tokio::runtime::Builder::new_multi_thread();
-        builder.worker_threads(args.workers);
-        builder
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(args.workers)
+            .enable_all()
+            .build()
     };
-    let runtime = match builder.enable_all().build() {
+    let runtime = match runtime {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("mesh-proxy: internal error: cannot start the runtime: {e}");
