@@ -829,10 +829,30 @@ fn busy_polling_worker_serves_catches_work_and_rests_when_idle() {
         busy.spins > 0 && busy.caught > 0,
         "the spinner spun and caught work under load: {busy:?}"
     );
+    // The worker serves /metrics too, with the spinner's counts.
+    let admin = proxy.admin_addr;
+    let metrics = others.spawn(async move {
+        get(&client(), admin, "localhost", "/metrics", &[])
+            .await
+            .body
+    });
+    let metrics = runtime.block_on(metrics).expect("/metrics answers");
+    let saved = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("mesh_proxy_busy_poll_wakeups_saved_total "))
+        .and_then(|value| value.parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("no wake-ups saved in /metrics:\n{metrics}"));
+    assert!(saved >= busy.caught, "{saved} wake-ups saved, {busy:?}");
+    assert!(
+        metrics.contains("\nmesh_proxy_busy_poll_idle_seconds_total "),
+        "/metrics has the busy polling's cost"
+    );
 
     // Idle for a second: the worker wakes only for timers (the table's identity every 100 ms,
-    // connection watches), each long sleep halves the window, and the spinner stops. Spinning
-    // on, it would take its whole budget: a quarter of the time, 250 ms.
+    // connection watches), each long sleep halves the window, and the spinner stops. A spinner
+    // that never stopped would take its whole budget: a quarter of the time, 250 ms.
+    runtime.block_on(async { tokio::time::sleep(Duration::from_millis(200)).await });
+    let rested = mesh_proxy::busy_poll::stats().expect("this thread busy-polls");
     let before = thread_cpu();
     runtime.block_on(async { tokio::time::sleep(Duration::from_secs(1)).await });
     let idle_cpu = thread_cpu() - before;
@@ -842,7 +862,7 @@ fn busy_polling_worker_serves_catches_work_and_rests_when_idle() {
     );
     let after = mesh_proxy::busy_poll::stats().expect("this thread busy-polls");
     assert_eq!(
-        after.caught, busy.caught,
+        after.caught, rested.caught,
         "no traffic, nothing to catch: {after:?}"
     );
     runtime.block_on(proxy.shutdown());

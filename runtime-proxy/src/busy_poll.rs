@@ -104,6 +104,8 @@ pub struct Stats {
     pub spins: u64,
     /// Times a spin saw a connection polled again after a round without: a sleep saved.
     pub caught: u64,
+    /// Time spent polling without finding work: the cost.
+    pub idle: Duration,
 }
 
 /// What the hooks and the spinner share on the worker's thread.
@@ -222,7 +224,10 @@ async fn spin() {
             } else {
                 idle_rounds = true;
                 let spun = now.saturating_duration_since(round_start);
-                let within_budget = with_state(|state| state.governor.spend(now, spun));
+                let within_budget = with_state(|state| {
+                    state.stats.idle += spun;
+                    state.governor.spend(now, spun)
+                });
                 if now.saturating_duration_since(last_work) >= window || within_budget != Some(true)
                 {
                     with_state(|state| state.gave_up = Some((seen, last_work)));

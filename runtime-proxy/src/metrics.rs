@@ -786,7 +786,25 @@ impl Collector for Inner {
             "mesh_proxy_span_export_failures",
             "Span batches the collector did not accept (refused, unreachable or timed out).",
             self.spans.failed_batches.load(Ordering::Relaxed),
-        )
+        )?;
+        // Busy polling exists on a one-worker runtime only, whose worker also serves /metrics.
+        if let Some(stats) = crate::busy_poll::stats() {
+            counter(
+                &mut encoder,
+                "mesh_proxy_busy_poll_wakeups_saved",
+                "Times busy polling found work that would have found the worker asleep.",
+                stats.caught,
+            )?;
+            encoder
+                .encode_descriptor(
+                    "mesh_proxy_busy_poll_idle_seconds",
+                    "Time the worker spent busy polling without finding work.",
+                    None,
+                    MetricType::Counter,
+                )?
+                .encode_counter::<NoLabelSet, f64, u64>(&stats.idle.as_secs_f64(), None)?;
+        }
+        Ok(())
     }
 }
 
