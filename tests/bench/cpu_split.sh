@@ -5,7 +5,7 @@
 # usage: [N=1] [VALUE=user-0] [DURATION=5] [CONNS=32] bash tests/bench/cpu_split.sh mesh-proxy|nginx
 # Upstreams (../shared/bench/gen_upstream.py, nginx) and wrk -t1 -c$CONNS on CPU 0, the proxy on
 # CPU 1 (mesh-proxy from PROXY, default target/proxy/mesh-proxy (`cargo build --profile proxy
-# -p mesh-proxy`), --workers 1 --access-log off and PROXY_FLAGS, or nginx from ../shared/bench/gen_nginx.py),
+# -p mesh-proxy`), --workers 1 --access-log off and MESH_PROXY_FLAGS, or nginx from ../shared/bench/gen_nginx.py),
 # N header routes, requests with `x-user: VALUE`. Prints req/s and user and system us per
 # request (the process's threads together), minor page faults per request, and wrk's p50,
 # p90 and p99, and the steal time of the machine's cores. Every process is stopped by PID.
@@ -35,7 +35,7 @@ case $peer in
     python3 tests/bench/gen_repo.py "$n" "$work/repo" 18081 18082 18083
     target/release/meshc build "$work/repo" -o "$work/table.mtbl" >/dev/null
     taskset -c 1 "${PROXY:-target/proxy/mesh-proxy}" --table "$work/table.mtbl" --listen 127.0.0.1:10083 \
-      --admin 127.0.0.1:19911 --workers 1 --access-log off ${PROXY_FLAGS:-} 2>"$work/proxy.err" &
+      --admin 127.0.0.1:19911 --workers 1 --access-log off ${MESH_PROXY_FLAGS:-} 2>"$work/proxy.err" &
     pids+=($!)
     proxy=$!
     ;;

@@ -8,7 +8,7 @@
 #   `nginx` counts nginx as the harness configures it (../shared/bench/gen_nginx.py, N map
 #   entries), one process (`master_process off`), for the same requests.
 #   mesh-proxy runs with `--busy-poll 0`: the spinner's idle polling is not a request's work
-#   (and under callgrind's slowdown every gap looks short). PROXY_FLAGS adds flags.
+#   (and under callgrind's slowdown every gap looks short). MESH_PROXY_FLAGS adds flags.
 #   CALLGRIND_FLAGS is passed to valgrind, e.g. "--cache-sim=yes --branch-sim=yes" for the
 #   simulated cache misses (read them with callgrind_annotate on the profile printed).
 # needs: valgrind, nginx (the harness's upstreams: ../shared/bench/gen_upstream.py), python3.
@@ -42,7 +42,7 @@ else
   "$meshc" build "$work/repo" -o "$work/table.mtbl" >/dev/null
   valgrind --tool=callgrind ${CALLGRIND_FLAGS:-} --callgrind-out-file="$work/cg.out" \
     "$proxy" --table "$work/table.mtbl" --listen 127.0.0.1:10083 --admin 127.0.0.1:19911 \
-    --workers 1 --access-log off --busy-poll 0 ${PROXY_FLAGS:-} >"$work/proxy.log" 2>&1 &
+    --workers 1 --access-log off --busy-poll 0 ${MESH_PROXY_FLAGS:-} >"$work/proxy.log" 2>&1 &
 fi
 proxy_pid=$!
 pids+=($proxy_pid)
