@@ -861,6 +861,13 @@ fn busy_polling_worker_serves_catches_work_and_rests_when_idle() {
         "an idle busy-polling worker used {idle_cpu:?} of CPU in one second"
     );
     let after = mesh_proxy::busy_poll::stats().expect("this thread busy-polls");
+    // The window closes: over the second, polling that found nothing adds up to little (about
+    // 0.3 ms here). A spinner that ignored its window would poll until each budget ran out.
+    let polled = after.idle - rested.idle;
+    assert!(
+        polled <= Duration::from_millis(10),
+        "an idle busy-polling worker polled for {polled:?} in one second"
+    );
     assert_eq!(
         after.caught, rested.caught,
         "no traffic, nothing to catch: {after:?}"
