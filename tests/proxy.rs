@@ -808,6 +808,7 @@ fn busy_polling_worker_serves_catches_work_and_rests_when_idle() {
     let world = others.block_on(World::new());
     // A longest window of 1 ms, so that wake-ups on a busy test machine still fall inside it.
     let runtime = mesh_proxy::busy_poll::runtime(Duration::from_millis(1)).expect("runtime");
+    let pause = |time| runtime.block_on(async move { tokio::time::sleep(time).await });
     let proxy = runtime.block_on(world.start_proxy());
     let addr = proxy.listen_addr;
     let load = others.spawn(async move {
@@ -823,7 +824,7 @@ fn busy_polling_worker_serves_catches_work_and_rests_when_idle() {
         "every request as jason reaches reviews v2"
     );
     // Let the last connection polls after the load run before counting.
-    runtime.block_on(async { tokio::time::sleep(Duration::from_millis(200)).await });
+    pause(Duration::from_millis(200));
     let busy = mesh_proxy::busy_poll::stats().expect("this thread busy-polls");
     assert!(
         busy.spins > 0 && busy.caught > 0,
@@ -850,11 +851,12 @@ fn busy_polling_worker_serves_catches_work_and_rests_when_idle() {
 
     // Idle for a second: the worker wakes only for timers (the table's identity every 100 ms,
     // connection watches), each long sleep halves the window, and the spinner stops. A spinner
-    // that never stopped would take its whole budget: a quarter of the time, 250 ms.
-    runtime.block_on(async { tokio::time::sleep(Duration::from_millis(200)).await });
+    // that did not wait for the worker to wake between spins would poll for its whole budget,
+    // a quarter of the time: 250 ms.
+    pause(Duration::from_millis(200));
     let rested = mesh_proxy::busy_poll::stats().expect("this thread busy-polls");
     let before = thread_cpu();
-    runtime.block_on(async { tokio::time::sleep(Duration::from_secs(1)).await });
+    pause(Duration::from_secs(1));
     let idle_cpu = thread_cpu() - before;
     assert!(
         idle_cpu <= Duration::from_millis(100),

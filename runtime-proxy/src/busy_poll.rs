@@ -212,13 +212,14 @@ async fn spin() {
         loop {
             tokio::task::yield_now().await;
             let now = Instant::now();
-            if polls() != seen {
+            let current = polls();
+            if current != seen {
                 // A connection was polled in this round: work that would have found the
                 // worker asleep if the last round found none.
                 if idle_rounds {
                     with_state(|state| state.stats.caught += 1);
                 }
-                seen = polls();
+                seen = current;
                 last_work = now;
                 idle_rounds = false;
             } else {
