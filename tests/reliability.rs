@@ -1674,3 +1674,295 @@ async fn a_slow_second_head_is_cut_and_a_client_that_leaves_cancels_its_request(
     assert_eq!(named[0].hits(), 1);
     proxy.stop().await;
 }
+
+/// A small deterministic generator for the mangled-request test (xorshift64*).
+struct Mangler(u64);
+
+impl Mangler {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// A number in `0..n` (`n > 0`).
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    /// `base` with one to four random edits: a byte replaced, a token that matters to HTTP/1.1
+    /// framing inserted, a range deleted or repeated, or the end cut off.
+    fn mangle(&mut self, base: &[u8]) -> Vec<u8> {
+        const TOKENS: &[&[u8]] = &[
+            b"\r\n",
+            b"\n",
+            b"\r",
+            b" ",
+            b":",
+            b"\0",
+            b"\r\n\r\n",
+            b"Content-Length: 3\r\n",
+            b"Content-Length: 99999999999999999999\r\n",
+            b"Transfer-Encoding: chunked\r\n",
+            b"Transfer-Encoding: gzip\r\n",
+            b"0\r\n\r\n",
+            b"ffffffffffffffff\r\n",
+            b"Host: echo\r\n",
+            b"Connection: close\r\n",
+            b"Expect: 100-continue\r\n",
+            b"GET / HTTP/1.1\r\nHost: echo\r\n\r\n",
+            b"HTTP/1.0",
+            b"\xff\xfe",
+        ];
+        let mut wire = base.to_vec();
+        for _ in 0..1 + self.below(4) {
+            let at = self.below(wire.len() + 1);
+            match self.below(5) {
+                0 if at < wire.len() => wire[at] = self.next() as u8,
+                1 => {
+                    let token = TOKENS[self.below(TOKENS.len())];
+                    wire.splice(at..at, token.iter().copied());
+                }
+                2 => {
+                    let end = (at + 1 + self.below(8)).min(wire.len());
+                    wire.drain(at..end);
+                }
+                3 => {
+                    let end = (at + 1 + self.below(16)).min(wire.len());
+                    let copy = wire[at..end].to_vec();
+                    wire.splice(at..at, copy);
+                }
+                _ => wire.truncate(at),
+            }
+        }
+        wire
+    }
+}
+
+/// What a client that sent mangled bytes read back: the status of each whole response, or
+/// why the bytes were not a sequence of whole HTTP/1.x responses ending at the close.
+async fn whole_responses<S: AsyncRead + Unpin>(conn: &mut Buffered<S>) -> Result<Vec<u16>, String> {
+    let mut statuses = Vec::new();
+    loop {
+        let Some(head) = read_head(conn).await else {
+            return if conn.buf.is_empty() {
+                Ok(statuses)
+            } else {
+                Err(format!(
+                    "bytes that are not a response head: {:?}",
+                    String::from_utf8_lossy(&conn.buf)
+                ))
+            };
+        };
+        let status = head
+            .strip_prefix("HTTP/1.1 ")
+            .or_else(|| head.strip_prefix("HTTP/1.0 "))
+            .and_then(|rest| rest.get(..3))
+            .and_then(|code| code.parse::<u16>().ok())
+            .ok_or_else(|| format!("not a status line: {head:?}"))?;
+        statuses.push(status);
+        let lengths = head_values(&head, "content-length");
+        let chunked = !head_values(&head, "transfer-encoding").is_empty();
+        if (100..200).contains(&status) || status == 204 || status == 304 {
+            continue;
+        }
+        if chunked {
+            loop {
+                let line = conn.take_until(b"\r\n").await.ok_or("a chunk cut short")?;
+                let size = usize::from_str_radix(String::from_utf8_lossy(&line).trim(), 16)
+                    .map_err(|_| format!("not a chunk size: {line:?}"))?;
+                if size == 0 {
+                    conn.take_until(b"\r\n")
+                        .await
+                        .ok_or("the last chunk cut short")?;
+                    break;
+                }
+                conn.take(size + 2).await.ok_or("a chunk cut short")?;
+            }
+        } else if let Some(length) = lengths.first() {
+            let length: usize = length
+                .parse()
+                .map_err(|_| format!("bad content-length in {head:?}"))?;
+            conn.take(length)
+                .await
+                .ok_or_else(|| format!("a body cut short after {head:?}"))?;
+        } else {
+            // Delimited by the close: whatever comes is its body.
+            while conn.fill().await {}
+            conn.buf.clear();
+        }
+    }
+}
+
+/// Whether a request head as the upstream received it is well formed: a request line of
+/// method, target and HTTP/1.1, and field lines of a token name and a value without control
+/// characters, each line ended by CRLF.
+fn well_formed_upstream_head(head: &str) -> bool {
+    let Some(fields) = head.strip_suffix("\r\n\r\n") else {
+        return false;
+    };
+    let mut lines = fields.split("\r\n");
+    let request_line: Vec<&str> = lines.next().unwrap_or("").split(' ').collect();
+    let token = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    };
+    request_line.len() == 3
+        && token(request_line[0])
+        && !request_line[1].is_empty()
+        && request_line[1]
+            .bytes()
+            .all(|b| b.is_ascii_graphic() || b >= 0x80)
+        && request_line[2] == "HTTP/1.1"
+        && lines.all(|line| {
+            line.split_once(':').is_some_and(|(name, value)| {
+                token(name) && value.bytes().all(|b| b == b'\t' || b >= b' ' && b != 0x7f)
+            })
+        })
+}
+
+/// Limits for the mangled-request test: timeouts long enough that they never close its
+/// connections.
+fn mangling_limits() -> mesh_proxy::Limits {
+    mesh_proxy::Limits {
+        header_read_timeout: Duration::from_secs(10),
+        idle_timeout: Duration::from_secs(10),
+        ..mesh_proxy::Limits::default()
+    }
+}
+
+/// Writes `wire` to the proxy in `pieces`, half-closes, and reads what comes back until the
+/// proxy closes the connection (at most 5 s).
+async fn mangled_exchange(
+    addr: SocketAddr,
+    wire: Vec<u8>,
+    pieces: Vec<usize>,
+) -> (Vec<u8>, Result<Vec<u16>, String>) {
+    let stream = TcpStream::connect(addr).await.expect("connect");
+    let (reader, mut writer) = stream.into_split();
+    let mut at = 0;
+    for piece in pieces {
+        if writer.write_all(&wire[at..at + piece]).await.is_err() {
+            break;
+        }
+        at += piece;
+    }
+    // Half-close: the proxy sees the end of the client's bytes, and has to answer what it can
+    // and close, not wait for more.
+    let _ = writer.shutdown().await;
+    // The proxy's timeouts are 10 s here (`mangling_limits`): a close within 5 s is the proxy
+    // acting on the end of the client's bytes, not a timeout. (A silence of 8 s would end the
+    // reads as if closed, so the 5 s bound comes first.)
+    let mut conn = Buffered::new(reader, Duration::from_secs(8));
+    let outcome = tokio::time::timeout(Duration::from_secs(5), whole_responses(&mut conn))
+        .await
+        .unwrap_or_else(|_| Err("no close within 5 s of the client's end".to_owned()));
+    (wire, outcome)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mangled_requests_get_whole_answers_then_a_close_and_the_proxy_stays_up() {
+    let recorder = spawn_upstream(Behaviour::Recorder).await;
+    let mut policy = numbered_service_entry("echo", &[recorder.addr]);
+    policy.push_str(&virtual_service(
+        "echo",
+        "    retries:\n      attempts: 0\n",
+    ));
+    let proxy = Proxy::start(&compile(&policy), mangling_limits()).await;
+    let addr = proxy.addr();
+    // No HEAD: its response's length would not tell where the next response starts.
+    let bases: &[&[u8]] = &[
+        b"GET /a?b=c HTTP/1.1\r\nHost: echo\r\nX-A: 1\r\nX-B: 2\r\n\r\n",
+        b"POST /post HTTP/1.1\r\nHost: echo\r\nContent-Length: 5\r\n\r\nhello",
+        b"PUT /chunked HTTP/1.1\r\nHost: echo\r\nTransfer-Encoding: chunked\r\n\r\n5;e=1\r\nhello\r\n6\r\n world\r\n0\r\nTrailer-A: 1\r\n\r\n",
+        b"GET /one HTTP/1.1\r\nHost: echo\r\n\r\nGET /two HTTP/1.1\r\nHost: echo\r\n\r\nDELETE /three HTTP/1.1\r\nHost: echo\r\nContent-Length: 1\r\n\r\nx",
+        b"GET /ten HTTP/1.0\r\nHost: echo\r\nConnection: keep-alive\r\n\r\nGET /ten-again HTTP/1.0\r\nHost: echo\r\n\r\n",
+        b"POST /continue HTTP/1.1\r\nHost: echo\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nok",
+        b"GET http://echo/absolute?q HTTP/1.1\r\nHost: other\r\nConnection: keep-alive, x-hop\r\nx-hop: 1\r\n\r\n",
+        b"OPTIONS * HTTP/1.1\r\nHost: echo\r\n\r\n",
+    ];
+    const CONNECTIONS: usize = 2_000;
+    const AT_ONCE: usize = 16;
+    let mut mangler = Mangler(0x9e37_79b9_7f4a_7c15);
+    let inputs: Vec<(Vec<u8>, Vec<usize>)> = (0..CONNECTIONS)
+        .map(|i| {
+            let base = bases[i % bases.len()];
+            // Every eighth input goes as it is: the control that the bases are served.
+            let wire = if i % 8 == 7 {
+                base.to_vec()
+            } else {
+                mangler.mangle(base)
+            };
+            // Written in pieces of 1 to 48 bytes, as a slow or odd client may.
+            let mut pieces = Vec::new();
+            let mut left = wire.len();
+            while left > 0 {
+                let piece = (1 + mangler.below(48)).min(left);
+                pieces.push(piece);
+                left -= piece;
+            }
+            (wire, pieces)
+        })
+        .collect();
+    let started = Instant::now();
+    let mut statuses: std::collections::BTreeMap<u16, usize> = Default::default();
+    for batch in inputs.chunks(AT_ONCE) {
+        let clients: Vec<_> = batch
+            .iter()
+            .cloned()
+            .map(|(wire, pieces)| tokio::spawn(mangled_exchange(addr, wire, pieces)))
+            .collect();
+        for client in clients {
+            let (wire, outcome) = client.await.expect("client task");
+            match outcome {
+                Ok(codes) => {
+                    for code in codes {
+                        *statuses.entry(code).or_default() += 1;
+                    }
+                }
+                Err(why) => panic!(
+                    "{why}\nfor the client bytes {:?}",
+                    String::from_utf8_lossy(&wire)
+                ),
+            }
+        }
+    }
+    let elapsed = started.elapsed();
+    // The unmangled inputs were answered (200 from the upstream), and the mangled ones met
+    // the proxy's refusals. A gateway error would mean the proxy broke a request on its way
+    // to an upstream that answers everything it can parse.
+    assert!(
+        statuses.get(&200).copied().unwrap_or(0) >= CONNECTIONS / 8,
+        "{statuses:?}"
+    );
+    assert!(statuses.get(&400).copied().unwrap_or(0) > 0, "{statuses:?}");
+    assert!(
+        statuses.keys().all(|code| matches!(
+            code,
+            100 | 200 | 400 | 404 | 411 | 413 | 414 | 431 | 501 | 505
+        )),
+        "{statuses:?}"
+    );
+    // The proxy still serves, and what it sent upstream was well formed, every time.
+    let answer = get(&client(), addr, "echo", "after-mangling").await;
+    assert_eq!(
+        (answer.status, answer.body.as_deref()),
+        (200, Ok("recorded"))
+    );
+    let received = recorder.received();
+    assert!(received.len() >= CONNECTIONS / 8, "{}", received.len());
+    for request in &received {
+        assert!(
+            well_formed_upstream_head(&request.head),
+            "{:?}",
+            request.head
+        );
+    }
+    eprintln!(
+        "{CONNECTIONS} mangled connections in {elapsed:?}: statuses {statuses:?}, {} requests upstream",
+        received.len()
+    );
+    proxy.stop().await;
+}
