@@ -12,6 +12,11 @@
 #   SYSCALLS=1: system calls per request by kind and context switches, counted at full speed
 #   by the kernel's tracepoints (perf stat; needs root or perf_event_paranoid <= -1).
 #   STRACE=1: the same from strace -c, which slows the proxy about tenfold.
+#   THINK_MS=n: each connection waits between a response and its next request, a whole number
+#   of ms drawn uniformly from 0..2n (random, so that the connections do not move in step), so
+#   the offered load (about CONNS / (n ms + latency)) is the same for every proxy and below
+#   what the cores can take: the latencies are then the proxy's more than the queue of the load
+#   generator's core. Prints p99.9 as well.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 peer=${1:?usage: cpu_split.sh mesh-proxy|nginx}
@@ -74,10 +79,20 @@ if [ "${SYSCALLS:-0}" = 1 ]; then
 fi
 read -r u0 s0 f0 < <(awk '{print $14, $15, $10}' "/proc/$proxy/stat")
 read -r all0 steal0 < <(awk '/^cpu / {t = 0; for (i = 2; i <= NF; i++) t += $i; print t, $9}' /proc/stat)
-out=$(taskset -c 0 wrk -t1 -c"$conns" -d"${duration}s" --latency -H "x-user: $value" http://127.0.0.1:10083/)
+script=()
+if [ -n "${THINK_MS:-}" ]; then
+  cat >"$work/think.lua" <<EOF
+delay = function() return math.random(0, 2 * $THINK_MS) end
+done = function(summary, latency, requests)
+  io.write(string.format("p99.9 %dus\\n", latency:percentile(99.9)))
+end
+EOF
+  script=(-s "$work/think.lua")
+fi
+out=$(taskset -c 0 wrk -t1 -c"$conns" -d"${duration}s" --latency "${script[@]}" -H "x-user: $value" http://127.0.0.1:10083/)
 read -r u1 s1 f1 < <(awk '{print $14, $15, $10}' "/proc/$proxy/stat")
 read -r all1 steal1 < <(awk '/^cpu / {t = 0; for (i = 2; i <= NF; i++) t += $i; print t, $9}' /proc/stat)
-lat=$(awk '/^ +(50|90|99)%/ {printf "p%s %s ", $1, $2}' <<<"$out" | tr -d '%')
+lat=$(awk '/^ +(50|90|99)%/ {printf "p%s %s ", $1, $2} /^p99.9 / {printf "%s %s ", $1, $2}' <<<"$out" | tr -d '%')
 requests=$(awk '/requests in/ {print $1}' <<<"$out")
 rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
 awk -v p="$peer" -v n="$n" -v r="$requests" -v rps="$rps" -v u=$((u1 - u0)) -v s=$((s1 - s0)) -v t="$ticks" \
