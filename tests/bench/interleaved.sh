@@ -16,6 +16,9 @@
 # Rows go to $BENCH_WORK/interleaved.tsv (default /tmp/bench-work). Before measuring, the
 # routes are checked as the harness does (first and last reach v2 only, the catch-all v2 and
 # v3) and each (proxy, case) gets one warm-up segment. Every process is stopped by PID.
+#   THINK_MS=n: below saturation, as in tests/bench/cpu_split.sh: each connection waits a
+#   random 0..2n ms between a response and its next request, so both proxies get the same
+#   offered load; the run id then starts with interleaved-think<n>-.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 NS=${NS:-1 1000 10000}
@@ -27,7 +30,11 @@ work_root=${BENCH_WORK:-/tmp/bench-work}
 mkdir -p "$work_root"
 tsv=$work_root/interleaved.tsv
 [ -s "$tsv" ] || printf 'run_id\tN\tcase\tround\tpeer\trps\tproxy_cpu_us_per_req\tp50_us\tp90_us\tp99_us\tsteal_pct\n' >"$tsv"
-run_id=${RUN_ID:-interleaved-$(date +%Y%m%dT%H%M%S)}
+if [ -n "${THINK_MS:-}" ]; then
+  run_id=${RUN_ID:-interleaved-think$THINK_MS-$(date +%Y%m%dT%H%M%S)}
+else
+  run_id=${RUN_ID:-interleaved-$(date +%Y%m%dT%H%M%S)}
+fi
 cargo build --release -p meshc
 cargo build --profile proxy -p mesh-proxy
 ticks=$(getconf CLK_TCK)
@@ -64,7 +71,7 @@ segment() { # port pid value
   local c0 c1 all0 steal0 all1 steal1 out
   c0=$(cpu_ticks "$2")
   read -r all0 steal0 < <(steal_snapshot)
-  out=$(taskset -c 0 wrk -t1 -c32 -d"${SEGMENT}s" -s "$bench/report.lua" -H "x-user: $3" "http://127.0.0.1:$1/")
+  out=$(taskset -c 0 wrk -t1 -c32 -d"${SEGMENT}s" -s "$script" -H "x-user: $3" "http://127.0.0.1:$1/")
   c1=$(cpu_ticks "$2")
   read -r all1 steal1 < <(steal_snapshot)
   awk -v c=$((c1 - c0)) -v t="$ticks" -v st=$((steal1 - steal0)) -v all=$((all1 - all0)) '
@@ -77,6 +84,12 @@ segment() { # port pid value
     }' <<<"$out"
 }
 
+script=$bench/report.lua
+if [ -n "${THINK_MS:-}" ]; then
+  script=$(mktemp /tmp/mesh-interleaved-think.XXXXXX.lua)
+  cat "$bench/report.lua" >"$script"
+  echo "delay = function() return math.random(0, 2 * $THINK_MS) end" >>"$script"
+fi
 for n in $NS; do
   work=$(mktemp -d /tmp/mesh-interleaved.XXXXXX)
   mkdir -p "$work/up" "$work/px"
