@@ -144,4 +144,5 @@ for n in $NS; do
   pids=()
   rm -rf "$work"
 done
+[ "$script" = "$bench/report.lua" ] || rm -f "$script"
 python3 tests/bench/interleaved_summary.py "$tsv" "$run_id"
