@@ -15,6 +15,8 @@
 # medians over rounds of the ratios mesh-proxy / nginx of req/s, p50, p99 and p99.9, leaving
 # out a pair when either side's steal time is above MAX_STEAL percent (default 5), as
 # paired_summary.py does. `bash tests/bench/equal_load.sh summary RUN_ID` prints it again.
+# The finer measurement of the same thing is `THINK_MS=1 bash tests/bench/interleaved.sh`
+# (pairs seconds apart instead of minutes); this script stays for the tables it produced.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 summary() {
